@@ -1,0 +1,35 @@
+# Every target sets up .venv itself (created if missing, pinned stack + editable minilib).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test bench lab setup clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+## make book: build the rendered book offline (notebooks executed and cached).
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -n -W --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## make test: unit tests + every notebook under nbval, in quick mode.
+test: $(STAMP)
+	MINILIB_QUICK=1 $(BIN)/pytest
+
+## make bench: convolution speed vs this machine's sgemm and vs PyTorch; writes results/bench_conv.json.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/conv_benchmark.py --out results/bench_conv.json
+
+## make lab: JupyterLab on the notebooks.
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf _build

@@ -1,0 +1,13 @@
+"""minilib: a small NumPy reference library for the Efficient Filters textbook.
+
+The core (im2col, conv, pooling, functional, layers, losses, optim) needs only NumPy;
+PyTorch appears only in tests, benchmarks and ``minilib.torch``.
+"""
+from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
+from .gradcheck import check_layer_gradients, numeric_gradient, rel_error
+from .im2col import col2im, col2im_naive, conv_output_size, im2col, im2col_naive
+from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
+from .losses import l1, mse, softmax_cross_entropy
+from .optim import SGD, Adam, StepLR
+
+__version__ = "0.1.0"

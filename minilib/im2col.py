@@ -1,0 +1,130 @@
+"""im2col / col2im: turn convolution into one matrix product.
+
+For an input ``x`` of shape (N, C, H, W) and a kh x kw kernel, every output position
+(n, oh, ow) sees a receptive field of C*kh*kw numbers. ``im2col`` copies each of those
+fields into one column of a matrix
+
+    cols[(c, i, j), (n, oh, ow)] = x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+
+of shape (C*kh*kw, N*OH*OW). Rows are ordered (c, i, j), the same order as
+``w.reshape(F, -1)`` for a PyTorch-layout weight (F, C, kh, kw), so convolution is
+``w.reshape(F, -1) @ cols``. Output sizes follow
+
+    OH = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1     (and likewise OW).
+
+``col2im`` is the adjoint (transpose) of ``im2col``: it scatters every column back to
+the pixels it was read from, *adding* where receptive fields overlap. That sum is
+exactly what the backward pass of convolution needs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import checks
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def window_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """Validate a sliding-window configuration and return its geometry.
+
+    Returns ``(kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW)``. Raises ``ValueError``
+    naming the argument when the (dilated) kernel does not fit the padded input.
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x_shape)}")
+    kh, kw = checks.positive_pair(kernel_size, "kernel_size")
+    sh, sw = checks.positive_pair(stride, "stride")
+    ph, pw = checks.non_negative_pair(padding, "padding")
+    dh, dw = checks.positive_pair(dilation, "dilation")
+    _, _, h, w = x_shape
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if span_h > h + 2 * ph or span_w > w + 2 * pw:
+        raise ValueError(
+            f"kernel_size={kernel_size!r} (span {span_h}x{span_w} with dilation={dilation!r}) is larger than "
+            f"the padded input {h + 2 * ph}x{w + 2 * pw} (input {h}x{w}, padding={padding!r})"
+        )
+    out_hw = (conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw))
+    return (kh, kw), (sh, sw), (ph, pw), (dh, dw), out_hw
+
+
+def _offset_slices(i, j, stride, dilation, out_hw):
+    """Slices of the padded input read by kernel tap (i, j) for every output position."""
+    (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
+    return (slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+
+
+def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Unfold ``x`` (N, C, H, W) into ``cols`` (C*kh*kw, N*OH*OW).
+
+    Vectorised over batch and pixels: the only Python loop runs over the kh*kw kernel
+    taps, and each tap copies one strided slice of the padded input.
+    """
+    checks.array(x, "x", 4, "(N, C, H, W)")
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    n, c = x.shape[:2]
+    # Batch goes next to the pixels so the columns come out ordered (n, oh, ow).
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).transpose(1, 0, 2, 3)
+    cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _offset_slices(i, j, stride, dilation, (oh, ow))
+            cols[:, i, j] = x_pad[:, :, rows, columns]
+    return cols.reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Fold ``cols`` (C*kh*kw, N*OH*OW) back into an array of shape ``x_shape`` (N, C, H, W).
+
+    The adjoint of :func:`im2col`: <im2col(x), y> == <x, col2im(y)> for all x, y.
+    Overlapping receptive fields are summed.
+    """
+    checks.array(cols, "cols", 2, "(C*kh*kw, N*OH*OW)")
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    n, c, h, w = x_shape
+    if cols.shape != (c * kh * kw, n * oh * ow):
+        raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
+    taps = cols.reshape(c, kh, kw, n, oh, ow)
+    x_pad = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = _offset_slices(i, j, stride, dilation, (oh, ow))
+            x_pad[:, :, rows, columns] += taps[:, i, j]
+    return np.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3))
+
+
+def im2col_naive(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Reference :func:`im2col` with explicit loops over every index (slow, obviously correct)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    n, c, h, w = x.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.zeros((c * kh * kw, n * oh * ow), dtype=x.dtype)
+    for b in range(n):
+        for y in range(oh):
+            for xx in range(ow):
+                column = (b * oh + y) * ow + xx
+                for ch in range(c):
+                    for i in range(kh):
+                        for j in range(kw):
+                            cols[(ch * kh + i) * kw + j, column] = x_pad[b, ch, y * sh + i * dh, xx * sw + j * dw]
+    return cols
+
+
+def col2im_naive(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """Reference :func:`col2im` with explicit loops (slow, obviously correct)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    n, c, h, w = x_shape
+    x_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for b in range(n):
+        for y in range(oh):
+            for xx in range(ow):
+                column = (b * oh + y) * ow + xx
+                for ch in range(c):
+                    for i in range(kh):
+                        for j in range(kw):
+                            x_pad[b, ch, y * sh + i * dh, xx * sw + j * dw] += cols[(ch * kh + i) * kw + j, column]
+    return x_pad[:, :, ph:ph + h, pw:pw + w]

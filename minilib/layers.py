@@ -1,0 +1,310 @@
+"""Thin layer classes around the pure functions.
+
+A layer holds ``params`` and ``grads`` (dicts with the same keys, named as in the
+PyTorch twin so weights copy straight across), ``forward(x)`` caches what
+``backward(dout)`` needs, and ``backward`` fills ``grads`` and returns ``dx``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import checks, functional as F
+from .conv import conv2d_backward, conv2d_forward
+from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+
+
+class Module:
+    """Base class: parameters, gradients, buffers, train/eval mode and child modules."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.training = True
+        self._cache = None
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def children(self) -> list["Module"]:
+        return []
+
+    def named_modules(self, prefix: str = ""):
+        """Yield ``(name, module)`` for this module and every descendant (PyTorch naming: "0", "1.conv")."""
+        yield prefix, self
+        for i, child in enumerate(self.children()):
+            yield from child.named_modules(f"{prefix}.{i}" if prefix else str(i))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers by qualified name, as ``torch.nn.Module.state_dict`` names them."""
+        state = {}
+        for name, module in self.named_modules():
+            for key, value in {**module.params, **module.buffers}.items():
+                state[f"{name}.{key}" if name else key] = value
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the parameters and buffers; keys and shapes must match exactly."""
+        own = self.state_dict()
+        if set(own) != set(state):
+            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+            raise KeyError(f"state keys do not match: missing {missing}, unexpected {unexpected}")
+        for key, target in own.items():
+            value = np.asarray(state[key])
+            if value.shape != target.shape:
+                raise ValueError(f"state[{key!r}] has shape {value.shape}, expected {target.shape}")
+            target[...] = value
+
+    def train(self, mode: bool = True) -> "Module":
+        for _, module in self.named_modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for _, module in self.named_modules():
+            for key in module.grads:
+                module.grads[key] = np.zeros_like(module.params[key])
+
+    def astype(self, dtype) -> "Module":
+        """Convert every parameter, gradient and buffer to ``dtype`` in place (e.g. float32 for speed)."""
+        for _, module in self.named_modules():
+            for store in (module.params, module.grads, module.buffers):
+                for key in store:
+                    store[key] = store[key].astype(dtype)
+        return self
+
+    def num_parameters(self) -> int:
+        return sum(p.size for _, m in self.named_modules() for p in m.params.values())
+
+    def _init_params(self, params: dict[str, np.ndarray]) -> None:
+        self.params = params
+        self.grads = {key: np.zeros_like(value) for key, value in params.items()}
+
+    def _require_cache(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self._cache
+
+
+def _uniform(rng, bound, shape):
+    return rng.uniform(-bound, bound, size=shape)
+
+
+class Conv2d(Module):
+    """2-D convolution; params ``weight`` (out_channels, in_channels, kh, kw) and ``bias`` (out_channels,).
+
+    Initialised like ``torch.nn.Conv2d``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    fan_in = in_channels*kh*kw (Kaiming-uniform with a = sqrt(5)).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None, dilation=1):
+        super().__init__()
+        self.in_channels = checks.positive_int(in_channels, "in_channels")
+        self.out_channels = checks.positive_int(out_channels, "out_channels")
+        self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
+        self.stride = checks.positive_pair(stride, "stride")
+        self.padding = checks.non_negative_pair(padding, "padding")
+        self.dilation = checks.positive_pair(dilation, "dilation")
+        rng = np.random.default_rng() if rng is None else rng
+        bound = 1.0 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
+        params = {"weight": _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size))}
+        if bias:
+            params["bias"] = _uniform(rng, bound, (out_channels,))
+        self._init_params(params)
+
+    def forward(self, x):
+        out, self._cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"),
+                                          self.stride, self.padding, self.dilation)
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["weight"], db = conv2d_backward(dout, self._require_cache())
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
+
+    def __repr__(self):
+        return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={'bias' in self.params})")
+
+
+class Linear(Module):
+    """y = x W^T + b; params ``weight`` (out_features, in_features) and ``bias`` (out_features,)."""
+
+    def __init__(self, in_features, out_features, bias=True, rng=None):
+        super().__init__()
+        self.in_features = checks.positive_int(in_features, "in_features")
+        self.out_features = checks.positive_int(out_features, "out_features")
+        rng = np.random.default_rng() if rng is None else rng
+        bound = 1.0 / np.sqrt(in_features)
+        params = {"weight": _uniform(rng, bound, (out_features, in_features))}
+        if bias:
+            params["bias"] = _uniform(rng, bound, (out_features,))
+        self._init_params(params)
+
+    def forward(self, x):
+        out, self._cache = F.linear_forward(x, self.params["weight"], self.params.get("bias"))
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["weight"], db = F.linear_backward(dout, self._require_cache())
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
+
+    def __repr__(self):
+        return f"Linear({self.in_features}, {self.out_features}, bias={'bias' in self.params})"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        out, self._cache = F.relu_forward(x)
+        return out
+
+    def backward(self, dout):
+        return F.relu_backward(dout, self._require_cache())
+
+    def __repr__(self):
+        return "ReLU()"
+
+
+class _Pool2d(Module):
+    _forward = _backward = None
+    _name = ""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else checks.positive_pair(stride, "stride")
+        self.padding = checks.non_negative_pair(padding, "padding")
+
+    def forward(self, x):
+        out, self._cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
+        return out
+
+    def backward(self, dout):
+        return type(self)._backward(dout, self._require_cache())
+
+    def __repr__(self):
+        return f"{self._name}(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling (``stride`` defaults to ``kernel_size``, as in PyTorch)."""
+    _forward, _backward, _name = staticmethod(maxpool2d_forward), staticmethod(maxpool2d_backward), "MaxPool2d"
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling (padded zeros count in the mean, as in PyTorch's default)."""
+    _forward, _backward, _name = staticmethod(avgpool2d_forward), staticmethod(avgpool2d_backward), "AvgPool2d"
+
+
+class Flatten(Module):
+    """(N, C, H, W) -> (N, C*H*W)."""
+
+    def forward(self, x):
+        checks.array(x, "x")
+        if x.ndim < 2:
+            raise ValueError(f"x must have at least 2 dimensions (N, ...), got shape {x.shape}")
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout):
+        x_shape = self._require_cache()
+        checks.upstream_gradient(dout, (x_shape[0], int(np.prod(x_shape[1:]))))
+        return dout.reshape(x_shape)
+
+    def __repr__(self):
+        return "Flatten()"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation per channel; params ``weight`` (gamma), ``bias`` (beta), buffers
+    ``running_mean``, ``running_var`` — PyTorch's names, defaults and update rule."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features = checks.positive_int(num_features, "num_features")
+        self.eps = float(eps)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum={momentum!r} must be in [0, 1]")
+        self.momentum = float(momentum)
+        self._init_params({"weight": np.ones(num_features), "bias": np.zeros(num_features)})
+        self.buffers = {"running_mean": np.zeros(num_features), "running_var": np.ones(num_features)}
+
+    def forward(self, x):
+        out, self._cache = F.batchnorm2d_forward(
+            x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
+            self.buffers["running_var"], self.training, self.momentum, self.eps)
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["weight"], self.grads["bias"] = F.batchnorm2d_backward(dout, self._require_cache())
+        return dx
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
+
+
+class Dropout(Module):
+    """Inverted dropout with drop probability ``p``; the identity in eval mode."""
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        self.p = checks.probability(p, "p")
+        self.rng = np.random.default_rng() if rng is None else rng
+
+    def forward(self, x):
+        out, mask = F.dropout_forward(x, self.p, self.training, self.rng)
+        self._cache = (mask,)          # mask is None in eval mode; the tuple marks "forward has run"
+        return out
+
+    def backward(self, dout):
+        (mask,) = self._require_cache()
+        return F.dropout_backward(dout, mask)
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class Sequential(Module):
+    """Layers applied in order; backward runs them in reverse."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"layer {i} of Sequential must be a minilib Module, got {type(layer).__name__}")
+        self.layers = list(layers)
+
+    def children(self):
+        return self.layers
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"

@@ -1,0 +1,48 @@
+"""Write and read result files: JSON with the command, seed, date and git revision
+that produced the numbers, so every number in the book can be traced and re-made."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+
+def git_revision(cwd=None) -> str:
+    """``git rev-parse HEAD`` plus ``-dirty`` when the work tree has changes; "unknown" outside git."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("-dirty" if dirty else "")
+
+
+def provenance(seed=None) -> dict:
+    """Who made a result: command line, seed, UTC date, git revision."""
+    return {
+        "command": " ".join([pathlib.Path(sys.executable).name, *sys.argv]),
+        "seed": seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+    }
+
+
+def write_result(path, payload: dict, seed=None) -> pathlib.Path:
+    """Write ``payload`` plus :func:`provenance` as pretty JSON, atomically (temp file + rename)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({**provenance(seed), **payload}, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_result(path) -> dict:
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"result file {path} not found; the command that writes it is named in the book chapter")
+    return json.loads(path.read_text())

@@ -1,0 +1,157 @@
+"""A minimal training loop: mini-batches drawn with an explicit ``rng``, one history entry per epoch.
+
+From a terminal, ``fit`` shows a tqdm progress bar; inside a notebook it prints one line
+per epoch instead (progress bars clutter the rendered book).
+
+Command line (LeNet on MNIST or Fashion-MNIST, writes a JSON history with provenance)::
+
+    python -m minilib.train --dataset mnist --epochs 1 --out results/lenet_mnist.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from . import checks
+
+
+def minibatches(n, batch_size, rng=None):
+    """Yield index arrays covering range(n) in batches; shuffled when ``rng`` is given."""
+    checks.positive_int(batch_size, "batch_size")
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def _accuracy_count(scores, y):
+    """Number of correct argmax predictions, or None when the targets are not class labels."""
+    y = np.asarray(y)
+    if scores.ndim != 2 or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return None
+    return int((scores.argmax(axis=1) == y).sum())
+
+
+def evaluate(model, loss_fn, x, y, batch_size=256):
+    """Mean loss and accuracy (None for non-classification targets) in eval mode.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, len(x)
+    for idx in minibatches(n, batch_size):
+        scores = model.forward(x[idx])
+        loss, _ = loss_fn(scores, y[idx])
+        total_loss += float(loss) * len(idx)
+        count = _accuracy_count(scores, y[idx])
+        correct = None if count is None else correct + count
+    model.train(was_training)
+    return total_loss / n, (None if correct is None else correct / n)
+
+
+def _in_notebook() -> bool:
+    return "ipykernel" in sys.modules
+
+
+def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None, y_val=None,
+        scheduler=None, progress=None, log=print):
+    """Train ``model`` with mini-batch gradient descent and return the history.
+
+    ``loss_fn(scores, targets) -> (loss, dscores)``; ``rng`` (a ``numpy.random.Generator``)
+    shuffles every epoch, so a run is repeatable. ``progress``: ``"bar"`` (tqdm),
+    ``"epoch"`` (one printed line per epoch) or ``None`` to choose by context.
+    Returns ``{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}``, lists
+    with one entry per epoch (accuracies are None for regression targets; the val_* lists
+    are empty without validation data). ``loss`` and ``accuracy`` average the training
+    mini-batches seen in that epoch.
+    """
+    checks.positive_int(epochs, "epochs")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}; they must match")
+    progress = progress or ("epoch" if _in_notebook() else "bar")
+    if progress not in {"bar", "epoch"}:
+        raise ValueError(f"progress={progress!r} must be 'bar', 'epoch' or None")
+    history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        batches = list(minibatches(len(x), batch_size, rng))
+        if progress == "bar":
+            from tqdm.auto import tqdm    # only command-line runs need tqdm
+            batches = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=True, file=sys.stderr)
+        total_loss, correct = 0.0, 0
+        for idx in batches:
+            scores = model.forward(x[idx])
+            loss, dscores = loss_fn(scores, y[idx])
+            optimizer.zero_grad()
+            model.backward(dscores)
+            optimizer.step()
+            total_loss += float(loss) * len(idx)
+            count = _accuracy_count(scores, y[idx])
+            correct = None if count is None or correct is None else correct + count
+            if progress == "bar":
+                batches.set_postfix(loss=f"{float(loss):.4f}")
+        if scheduler is not None:
+            scheduler.step()
+        history["epoch"].append(epoch)
+        history["loss"].append(total_loss / len(x))
+        history["accuracy"].append(None if correct is None else correct / len(x))
+        if x_val is not None:
+            val_loss, val_acc = evaluate(model, loss_fn, x_val, y_val)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_acc)
+        history["seconds"].append(time.perf_counter() - start)
+        if log is not None:
+            log(_epoch_line(history))
+    return history
+
+
+def _epoch_line(history) -> str:
+    parts = [f"epoch {history['epoch'][-1]}", f"loss {history['loss'][-1]:.4f}"]
+    for key in ("accuracy", "val_loss", "val_accuracy"):
+        if history[key] and history[key][-1] is not None:
+            parts.append(f"{key} {history[key][-1]:.4f}")
+    parts.append(f"{history['seconds'][-1]:.1f} s")
+    return "  ".join(parts)
+
+
+def main(argv=None):
+    from .data import load_fashion_mnist, load_mnist
+    from .data.transforms import images_to_nchw
+    from .losses import softmax_cross_entropy
+    from .models import lenet
+    from .optim import SGD
+    from .results import write_result
+
+    parser = argparse.ArgumentParser(prog="python -m minilib.train", description="Train LeNet with minilib.")
+    parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--subset", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="write the history as JSON here")
+    args = parser.parse_args(argv)
+
+    load = load_mnist if args.dataset == "mnist" else load_fashion_mnist
+    (x_train, y_train), (x_test, y_test) = load("train"), load("test")
+    if args.subset:
+        x_train, y_train = x_train[:args.subset], y_train[:args.subset]
+    x_train, x_test = images_to_nchw(x_train), images_to_nchw(x_test)
+    rng = np.random.default_rng(args.seed)
+    model = lenet(rng).astype(np.float32)
+    optimizer = SGD(model, lr=args.lr, momentum=args.momentum)
+    history = fit(model, softmax_cross_entropy, optimizer, x_train, y_train.astype(np.int64),
+                  epochs=args.epochs, batch_size=args.batch_size, rng=rng,
+                  x_val=x_test, y_val=y_test.astype(np.int64), progress="bar")
+    if args.out:
+        path = write_result(args.out, {"dataset": args.dataset, "args": vars(args), "history": history}, seed=args.seed)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -104,3 +104,81 @@ def plot_bars(labels, values, ax=None, title="", ylabel="", fmt="{:.3g}"):
                     ha="center", va="bottom", fontsize=8)
     ax.set(title=title, ylabel=ylabel)
     return ax
+
+
+def show_im2col(x, kernel_size, stride=1, padding=0, dilation=1, columns=(0,), fmt="{:.0f}", cell=0.42):
+    """A tiny input next to its im2col matrix, with the receptive field of some columns outlined.
+
+    ``x`` (N, C, H, W) must be small (at most 6 planes N*C). Left: every plane x[n, c],
+    zero-padded (padding hatched). Right: ``cols = im2col(x, ...)`` with rows labelled
+    (c, i, j) and columns (n, oh, ow). Each index in ``columns`` gets one colour: its
+    column is boxed in the matrix and the input pixels it reads are boxed in the planes.
+    Returns the figure.
+    """
+    from .im2col import im2col, window_geometry
+
+    x = np.asarray(x)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    n, c, h, w = x.shape
+    if n * c > 6:
+        raise ValueError(f"x has N*C={n * c} planes; show_im2col draws at most 6 (use a smaller x)")
+    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    columns = [int(k) for k in np.atleast_1d(columns)]
+    for k in columns:
+        if not 0 <= k < cols.shape[1]:
+            raise ValueError(f"columns contains {k}, but cols has {cols.shape[1]} columns (0..{cols.shape[1] - 1})")
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    hp, wp = h + 2 * ph, w + 2 * pw
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"][3:] + ["tab:red", "tab:orange"]
+    vmin, vmax = float(min(x.min(), 0)), float(max(x.max(), 0))
+    norm = plt.Normalize(vmin, vmax + 1e-12)
+
+    widths = [wp] * (n * c) + [cols.shape[1]]
+    height = max(hp, cols.shape[0])
+    fig, axes = plt.subplots(1, n * c + 1, figsize=(cell * (sum(widths) + 1.5 * len(widths)) + 0.8, cell * height + 1.3),
+                             gridspec_kw={"width_ratios": widths})
+
+    def cells(ax, values):
+        ax.imshow(values, cmap="Blues", norm=norm, interpolation="nearest")
+        for (r, q), value in np.ndenumerate(values):
+            ax.text(q, r, fmt.format(value), ha="center", va="center", fontsize=8,
+                    color="white" if norm(value) > 0.6 else "black")
+
+    def box(ax, r, q, colour, inset, height=1, width=1):
+        ax.add_patch(plt.Rectangle((q - 0.5 + inset, r - 0.5 + inset), width - 2 * inset, height - 2 * inset,
+                                   fill=False, edgecolor=colour, linewidth=2.2))
+
+    for p, ax in enumerate(axes[:-1]):
+        b, ch = divmod(p, c)
+        cells(ax, x_pad[b, ch])
+        for r in range(hp):                                        # hatch the zero padding
+            for q in range(wp):
+                if not (ph <= r < ph + h and pw <= q < pw + w):
+                    ax.add_patch(plt.Rectangle((q - 0.5, r - 0.5), 1, 1, fill=False, hatch="///",
+                                               edgecolor="0.6", linewidth=0))
+        for idx, k in enumerate(columns):
+            kb, y, z = np.unravel_index(k, (n, oh, ow))
+            if kb != b:
+                continue
+            for i in range(kh):
+                for j in range(kw):
+                    box(ax, y * sh + i * dh, z * sw + j * dw, colours[idx % len(colours)], 0.04 + 0.09 * idx)
+        ax.set_xticks(range(wp), [str(q - pw) for q in range(wp)], fontsize=7)
+        ax.set_yticks(range(hp), [str(r - ph) for r in range(hp)], fontsize=7)
+        ax.set_title(f"x[{b}, {ch}]" + (" (zero-padded)" if ph or pw else ""), fontsize=9)
+        ax.set_anchor("N")
+
+    ax = axes[-1]
+    cells(ax, cols)
+    for idx, k in enumerate(columns):
+        box(ax, 0, k, colours[idx % len(colours)], 0.04, height=cols.shape[0])
+    ax.set_yticks(range(cols.shape[0]), [f"({a},{i},{j})" for a in range(c) for i in range(kh) for j in range(kw)],
+                  fontsize=7)
+    ax.set_xticks(range(cols.shape[1]), [f"({a},{y},{z})" for a in range(n) for y in range(oh) for z in range(ow)],
+                  fontsize=7, rotation=90)
+    ax.set_ylabel("row (c, i, j)")
+    ax.set_xlabel("column (n, oh, ow)")
+    ax.set_title(f"cols = im2col(x): {cols.shape[0]} x {cols.shape[1]}", fontsize=9)
+    ax.set_anchor("N")
+    fig.tight_layout()
+    return fig

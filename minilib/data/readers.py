@@ -312,7 +312,10 @@ def _command(spec: DatasetSpec, root_arg, root: Path) -> str:
 
 
 def _not_found_message(spec: DatasetSpec, missing: list[Path], root: Path, root_arg) -> str:
-    files = "\n".join(f"  {p}" for p in missing)
+    shown = [f"  {p}" for p in missing[:5]]  # a whole missing folder would otherwise bury the advice
+    if len(missing) > 5:
+        shown.append(f"  ... and {len(missing) - 5} more in {missing[0].parent}")
+    files = "\n".join(shown)
     lines = [f"{spec.title}: {len(missing)} file(s) not found:\n{files}",
              f"Data root in use: {root} ({_root_origin(root_arg)}). Set {ENV_VAR} to use another folder."]
     if spec.downloadable:

@@ -67,8 +67,11 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     checks.array(x, "x", 4, "(N, C, H, W)")
     (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(x.shape, kernel_size, stride, padding, dilation)
     n, c = x.shape[:2]
-    # Batch goes next to the pixels so the columns come out ordered (n, oh, ow).
-    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).transpose(1, 0, 2, 3)
+    # Batch goes next to the pixels so the columns come out ordered (n, oh, ow). The
+    # transpose is only a view: each tap's copy below does the reordering.
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    x_pad = x.transpose(1, 0, 2, 3)
     cols = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -89,12 +92,17 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation
     if cols.shape != (c * kh * kw, n * oh * ow):
         raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
     taps = cols.reshape(c, kh, kw, n, oh, ow)
-    x_pad = np.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    # Accumulate straight into an (N, C, Hp, Wp) buffer through a (C, N, Hp, Wp) view, so the
+    # result needs no final transpose copy (and no copy at all without padding).
+    x_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    x_pad_cn = x_pad.transpose(1, 0, 2, 3)
     for i in range(kh):
         for j in range(kw):
             rows, columns = _offset_slices(i, j, stride, dilation, (oh, ow))
-            x_pad[:, :, rows, columns] += taps[:, i, j]
-    return np.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3))
+            x_pad_cn[:, :, rows, columns] += taps[:, i, j]
+    if ph or pw:
+        return np.ascontiguousarray(x_pad[:, :, ph:ph + h, pw:pw + w])
+    return x_pad
 
 
 def im2col_naive(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:

@@ -182,3 +182,22 @@ def show_im2col(x, kernel_size, stride=1, padding=0, dilation=1, columns=(0,), f
     ax.set_anchor("N")
     fig.tight_layout()
     return fig
+
+
+def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=8):
+    """A small 2-D array drawn as square cells with every value written in it (e.g. a kernel,
+    a gradient on a tiny image, or how many windows read each pixel). Returns the axes."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D array, got shape {values.shape}")
+    ax = _axes(ax, (0.45 * values.shape[1] + 1, 0.45 * values.shape[0] + 0.8))
+    norm = plt.Normalize(float(values.min()), float(values.max()) + 1e-12)
+    ax.imshow(values, cmap=cmap, norm=norm, interpolation="nearest")
+    for (r, c), value in np.ndenumerate(values):
+        ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=fontsize,
+                color="white" if norm(value) > 0.6 else "black")
+    ax.set_xticks(range(values.shape[1]))
+    ax.set_yticks(range(values.shape[0]))
+    ax.tick_params(labelsize=7, length=0)
+    ax.set_title(title, fontsize=10)
+    return ax

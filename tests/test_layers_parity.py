@@ -131,7 +131,8 @@ def make_batchnorm_pair(cfg, rng):
 def test_batchnorm2d_matches_torch(idx, training):
     cfg, rng = BN[idx], np.random.default_rng(6000 + idx)
     layer, twin = make_batchnorm_pair(cfg, rng)
-    layer.train(training), twin.train(training)
+    layer.train(training)
+    twin.train(training)
     x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])) * 3.0 + 1.0
     running_before = {k: v.copy() for k, v in layer.buffers.items()}
     check_module_parity(layer, twin, x, rng)
@@ -147,7 +148,8 @@ def test_batchnorm2d_running_stats_follow_torch_over_several_batches():
     load_into_torch(layer, twin)
     for step in range(5):
         x = rng.standard_normal((4, 3, 3, 2)) * (step + 1) + step
-        layer.forward(x), twin(to_torch(x))
+        layer.forward(x)
+        twin(to_torch(x))
     for name in ("running_mean", "running_var"):
         assert_close(layer.buffers[name], twin.state_dict()[name], name)
 
@@ -279,7 +281,8 @@ def test_load_state_dict_from_torch_gives_the_same_function():
     twin = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(3 * 3 * 3, 4)).double().eval()
     with torch.no_grad():
-        twin[1].running_mean.uniform_(-1, 1), twin[1].running_var.uniform_(0.5, 2)
+        twin[1].running_mean.uniform_(-1, 1)
+        twin[1].running_var.uniform_(0.5, 2)
     model = ml.Sequential(ml.Conv2d(2, 3, 3, padding=1), ml.BatchNorm2d(3), ml.ReLU(), ml.MaxPool2d(2),
                           ml.Flatten(), ml.Linear(3 * 3 * 3, 4)).eval()
     model.load_state_dict({k: to_numpy(v) for k, v in twin.state_dict().items() if "num_batches" not in k})

@@ -89,8 +89,10 @@ def test_steplr_matches_torch(step_size, gamma):
     ml_lrs, torch_lrs = [ml_opt.lr], [torch_opt.param_groups[0]["lr"]]
     for _ in range(12):
         torch_opt.step()                      # torch warns if the scheduler steps before the optimiser
-        scheduler.step(), torch_scheduler.step()
-        ml_lrs.append(ml_opt.lr), torch_lrs.append(torch_opt.param_groups[0]["lr"])
+        scheduler.step()
+        torch_scheduler.step()
+        ml_lrs.append(ml_opt.lr)
+        torch_lrs.append(torch_opt.param_groups[0]["lr"])
     assert_close(np.array(ml_lrs), np.array(torch_lrs), "lr sequence")
     assert len(set(np.round(ml_lrs, 12))) > 1, "the schedule must change the learning rate"
 

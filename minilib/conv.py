@@ -26,8 +26,9 @@ How the fast version is organised (measured on a 2-core AVX-512 machine, float32
   matrix (about ``_CHUNK_BYTES``) is still in cache when the GEMM reads it, and memory stays
   bounded: the cache keeps the padded input, not the (kh*kw times larger) column matrix, and the
   backward pass unfolds each chunk again.
-* **One pass for the output.** The (B*OH*OW, F) product is transposed to NCHW and the bias is
-  added in the same ``np.add(..., out=...)``.
+* **Output layout.** The (B*OH*OW, F) product is copied transposed into the NCHW output
+  (computing the NCHW layout directly, as W @ cols per image, makes the GEMM slower than this
+  copy costs); the bias is then added in place while the chunk is still in cache.
 * **Input gradient.** In general dX = dY W^T followed by a fold (col2im: scatter-add of every
   kernel tap). For stride 1 this is the same as correlating the zero-padded dY with the
   flipped kernel, which is another unfold + GEMM and avoids the kh*kw read-modify-write passes
@@ -42,10 +43,10 @@ from numpy.lib.stride_tricks import as_strided
 from . import checks
 from .im2col import window_geometry
 
-# Bytes of column matrix per batch chunk. A few MB keeps a chunk's columns in the 2-4 MB
-# L2 cache between being written by the unfold and read by the GEMM; much larger chunks
-# are slower again (measured), much smaller ones make the GEMMs too small to run fast.
-_CHUNK_BYTES = 1 << 21
+# Bytes of column matrix per batch chunk (at least one image). About 1 MB keeps a chunk's
+# columns in the L2 cache between being written by the unfold and read by the GEMM; much
+# larger chunks are slower again (measured), much smaller ones make the GEMMs too small.
+_CHUNK_BYTES = 1 << 20
 
 
 def _check_conv_args(x, w, b):
@@ -135,37 +136,44 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
         rows = _unfold(x_pad[chunk], kernel, stride, dilation, (oh, ow))  # (B*OH*OW, K)
         product = (rows @ w_rows).reshape(-1, oh * ow, f)                   # (B, OH*OW, F)
         out_chunk = out[chunk].reshape(-1, f, oh * ow)
-        # Transposing to NCHW is a copy anyway; the bias is added during that same pass.
-        if bias is None:
-            np.copyto(out_chunk, product.transpose(0, 2, 1))
-        else:
-            np.add(product.transpose(0, 2, 1), bias, out=out_chunk)
+        np.copyto(out_chunk, product.transpose(0, 2, 1))                    # to NCHW
+        if bias is not None:
+            out_chunk += bias       # contiguous and still in cache: cheaper than fusing it into the transpose
     cache = (x_pad, w_rows, x.shape, b is not None, geometry)
     return out, cache
 
 
-def _input_grad_chunk(dy, w_rows, x_shape, geometry):
-    """dL/dx for one chunk, channels last (B, H, W, C), from dy (B, OH, OW, F)."""
-    (kh, kw), stride, (ph, pw), (dh, dw), (oh, ow) = geometry
-    bsz, _, _, f = dy.shape
+def _input_grad_by_fold(dy, w_rows, x_shape, geometry):
+    """dL/dx of one chunk, channels last (B, H, W, C): dX = dY W^T, folded (col2im) and cropped."""
+    kernel, stride, (ph, pw), dilation, out_hw = geometry
+    bsz, f = dy.shape[0], dy.shape[3]
     _, c, h, w = x_shape
-    if stride == (1, 1) and h * w <= oh * ow:
-        # Transposed convolution as a correlation: pad dy by q = d*(k-1) - p (crop if q < 0)
-        # and correlate with the kernel flipped in space and with F and C swapped:
-        #   dx[n, y, z, c] = sum_{i,j,f} dy_pad[n, y + i*dh, z + j*dw, f] * w[f, c, kh-1-i, kw-1-j]
-        # Same products as dY W^T but no scatter-add passes (the fold below).
-        qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
-        dy_pad = np.zeros((bsz, h + dh * (kh - 1), w + dw * (kw - 1), f), dtype=dy.dtype)
-        r0, r1 = max(qh, 0), min(qh + oh, dy_pad.shape[1])
-        c0, c1 = max(qw, 0), min(qw + ow, dy_pad.shape[2])
-        dy_pad[:, r0:r1, c0:c1] = dy[:, r0 - qh:r1 - qh, c0 - qw:c1 - qw]
-        w_flipped = w_rows.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, c)
-        rows = _unfold(dy_pad, (kh, kw), (1, 1), (dh, dw), (h, w))        # (B*H*W, kh*kw*F)
-        return (rows @ w_flipped).reshape(bsz, h, w, c)
-    # General case: dX = dY W^T, folded back onto the padded input and cropped.
     drows = dy.reshape(-1, f) @ w_rows.T                                    # (B*OH*OW, K)
-    dx_pad = _fold(drows, (bsz, h + 2 * ph, w + 2 * pw, c), (kh, kw), stride, (dh, dw), (oh, ow))
+    dx_pad = _fold(drows, (bsz, h + 2 * ph, w + 2 * pw, c), kernel, stride, dilation, out_hw)
     return dx_pad[:, ph:ph + h, pw:pw + w]
+
+
+def _input_grad_by_correlation(dy, w_flipped, x_shape, geometry):
+    """dL/dx of one chunk for stride 1, channels last (B, H, W, C), without a fold.
+
+    With stride 1 the transposed convolution is a plain correlation: pad dy by
+    q = d*(k-1) - p on each side (crop where q < 0) and correlate it with the kernel flipped
+    in space and with F and C swapped,
+
+        dx[n, y, z, c] = sum_{i,j,f} dy_pad[n, y + i*dh, z + j*dw, f] * w[f, c, kh-1-i, kw-1-j],
+
+    i.e. one more unfold + GEMM instead of kh*kw scatter-add passes.
+    """
+    (kh, kw), _, (ph, pw), (dh, dw), (oh, ow) = geometry
+    bsz, f = dy.shape[0], dy.shape[3]
+    _, c, h, w = x_shape
+    qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    dy_pad = np.zeros((bsz, h + dh * (kh - 1), w + dw * (kw - 1), f), dtype=dy.dtype)
+    r0, r1 = max(qh, 0), min(qh + oh, dy_pad.shape[1])                      # dy_pad[r] = dy[r - q]
+    c0, c1 = max(qw, 0), min(qw + ow, dy_pad.shape[2])
+    dy_pad[:, r0:r1, c0:c1] = dy[:, r0 - qh:r1 - qh, c0 - qw:c1 - qw]
+    rows = _unfold(dy_pad, (kh, kw), (1, 1), (dh, dw), (h, w))            # (B*H*W, kh*kw*F)
+    return (rows @ w_flipped).reshape(bsz, h, w, c)
 
 
 def conv2d_backward(dout, cache):
@@ -179,21 +187,29 @@ def conv2d_backward(dout, cache):
     """
     x_pad, w_rows, x_shape, has_bias, geometry = cache
     kernel, stride, _, dilation, (oh, ow) = geometry
-    n, c = x_shape[:2]
+    (kh, kw), (n, c, h, w) = kernel, x_shape
     k, f = w_rows.shape
     checks.array(dout, "dout", 4, "(N, F, OH, OW)")
     if dout.shape != (n, f, oh, ow):
         raise ValueError(f"dout has shape {dout.shape}, which does not match the forward output {(n, f, oh, ow)}")
     dtype = np.result_type(dout.dtype, x_pad.dtype)
     w_rows = w_rows.astype(dtype, copy=False)
+    # For stride 1 the correlation form of dx does the same products as dY W^T when
+    # H*W <= OH*OW ('same' padding or more) and saves the fold; otherwise (strided, or 'valid'
+    # padding where it would multiply many zeros of dy_pad) fold.
+    if stride == (1, 1) and h * w <= oh * ow:
+        # w_flipped[(i, j, f), c] = w[f, c, kh-1-i, kw-1-j]
+        w_flipped = np.ascontiguousarray(w_rows.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, c)
+        input_grad, weights = _input_grad_by_correlation, w_flipped
+    else:
+        input_grad, weights = _input_grad_by_fold, w_rows
     dw_rows = np.zeros((k, f), dtype=dtype)
     dx = np.empty(x_shape, dtype=dtype)
     for chunk in _batch_chunks(n, oh * ow * k * x_pad.itemsize):
         dy = np.ascontiguousarray(dout[chunk].transpose(0, 2, 3, 1), dtype=dtype)  # (B, OH, OW, F)
         rows = _unfold(x_pad[chunk], kernel, stride, dilation, (oh, ow))
         dw_rows += rows.T @ dy.reshape(-1, f)                                     # dW = X dY^T, per chunk
-        dx[chunk] = _input_grad_chunk(dy, w_rows, x_shape, geometry).transpose(0, 3, 1, 2)
-    kh, kw = kernel
+        dx[chunk] = input_grad(dy, weights, x_shape, geometry).transpose(0, 3, 1, 2)  # back to NCHW
     dw = np.ascontiguousarray(dw_rows.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
     db = dout.sum(axis=(0, 2, 3), dtype=dtype) if has_bias else None
     return dx, dw, db

@@ -72,6 +72,15 @@ def blas_info() -> dict:
     }
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (None where the OS has none): other work on the machine
+    disturbs these timings, so the JSON records how busy it was."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -286,6 +295,8 @@ def main(argv=None) -> int:
           f"{' (quick smoke run: numbers are not meaningful)' if args.quick else ''}")
 
     git = git_state()
+    load_start = load_average()
+    print(f"load average at start (1/5/15 min): {load_start} on {os.cpu_count()} CPUs")
     sgemm = measure_sgemm(args.sgemm_size, args.repeats)
     rng = np.random.default_rng(0)
     layers = []
@@ -307,6 +318,8 @@ def main(argv=None) -> int:
         "batch": args.batch,
         "repeats": args.repeats,
         "quick": bool(args.quick),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
         "timing": "best of repeats after one warm-up, variants interleaved; torch forward under no_grad",
         "sgemm": sgemm,
         "layers": layers,

@@ -24,7 +24,8 @@ def git_revision(cwd=None) -> str:
 def provenance(seed=None) -> dict:
     """Who made a result: command line, seed, UTC date, git revision."""
     return {
-        "command": " ".join([pathlib.Path(sys.executable).name, *sys.argv]),
+        # orig_argv keeps "-m package.module", which sys.argv replaces by a file path.
+        "command": " ".join(["python", *sys.orig_argv[1:]]),
         "seed": seed,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_revision": git_revision(),

@@ -5,9 +5,11 @@
 
 Everything is measured in ONE run, in float32, with NumPy/OpenBLAS and torch on the same
 number of threads, because on a shared machine only ratios measured side by side mean
-anything. For every layer the four timed variants (NumPy forward, torch forward, NumPy
-forward+backward, torch forward+backward) are interleaved within each repeat, so a burst of
-background load hits all of them alike, and the best of the repeats is reported.
+anything. "NumPy" is ``minilib.fastconv`` (what the layers run); "im2col" is the textbook
+``minilib.conv`` version, timed alongside to show what the reorganisation buys. For every
+layer the timed variants (forward and forward+backward of each) are timed in blocks that alternate over a few
+rounds, each block after a pause and an untimed call (see :func:`blocked_times`: the other
+library's idle worker threads must not steal the second core), and the best is reported.
 
 FLOPs: forward = 2*N*F*C*kh*kw*OH*OW (bias ignored); forward+backward = 3x forward (the
 backward pass is two products of the same size, one for dx and one for dw).
@@ -37,6 +39,10 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: import the worki
     sys.path.insert(0, str(ROOT))
 
 from minilib.conv import conv2d_backward, conv2d_forward  # noqa: E402
+from minilib.fastconv import conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
+
+# name -> (forward, backward): the fast path the layers use, and the im2col version the book derives.
+IMPLEMENTATIONS = {"numpy": (conv2d_forward_fast, conv2d_backward_fast), "im2col": (conv2d_forward, conv2d_backward)}
 
 DEFAULT_OUT = ROOT / "results" / "bench_conv.json"
 
@@ -120,16 +126,26 @@ def best_time(fn, repeats: int) -> tuple[float, float]:
     return min(times), float(np.median(times))
 
 
-def interleaved_times(fns: dict, repeats: int) -> dict:
-    """Warm every function up, then time them round-robin; best and median seconds per name."""
-    for fn in fns.values():
-        fn()
+def blocked_times(fns: dict, repeats: int, pause: float) -> dict:
+    """Best and median seconds per name, timing each variant in blocks of consecutive calls.
+
+    The repeats are split over up to three rounds, so drift and bursts of background load
+    reach every variant; within a round each variant runs as one block: a pause, one untimed
+    call, then its timed calls. The pause matters: OpenBLAS keeps its worker threads spinning
+    for a while after a call returns, and measured here a torch call right after a NumPy
+    call ran more than 2x slower; torch's OpenMP threads slow a following NumPy call a little.
+    """
+    rounds = min(3, repeats)
     times = {name: [] for name in fns}
-    for _ in range(repeats):
+    for r in range(rounds):
+        share = repeats // rounds + (1 if r < repeats % rounds else 0)
         for name, fn in fns.items():
-            start = time.perf_counter()
+            time.sleep(pause)
             fn()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(share):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
     return {name: (min(ts), float(np.median(ts))) for name, ts in times.items()}
 
 
@@ -145,10 +161,11 @@ def measure_sgemm(size: int, repeats: int) -> dict:
 
 # ----------------------------------------------------------------------------- one layer
 
-def check_against_torch(x, w, b, dout, padding, torch, F) -> float:
-    """Max abs error of the NumPy forward and gradients vs torch, scaled; raise if too large."""
-    out, cache = conv2d_forward(x, w, b, 1, padding)
-    dx, dw, db = conv2d_backward(dout, cache)
+def check_against_torch(implementation, x, w, b, dout, padding, torch, F) -> float:
+    """Max abs error of one NumPy implementation's forward and gradients vs torch, scaled; raise if too large."""
+    forward, backward = implementation
+    out, cache = forward(x, w, b, 1, padding)
+    dx, dw, db = backward(dout, cache)
     xt, wt, bt = (torch.tensor(v, requires_grad=True) for v in (x, w, b))
     ref = F.conv2d(xt, wt, bt, padding=padding)
     ref.backward(torch.from_numpy(dout))
@@ -165,7 +182,7 @@ def check_against_torch(x, w, b, dout, padding, torch, F) -> float:
     return worst
 
 
-def bench_layer(spec, batch, repeats, sgemm_gflops, torch, F, rng) -> dict:
+def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, F, rng) -> dict:
     name, c, f, k, size, padding = spec
     out_size = size + 2 * padding - k + 1
     x = rng.standard_normal((batch, c, size, size), dtype=np.float32)
@@ -173,7 +190,7 @@ def bench_layer(spec, batch, repeats, sgemm_gflops, torch, F, rng) -> dict:
     b = rng.standard_normal(f, dtype=np.float32)
     dout = rng.standard_normal((batch, f, out_size, out_size), dtype=np.float32)
 
-    max_rel_error = check_against_torch(x, w, b, dout, padding, torch, F)
+    max_rel_error = max(check_against_torch(impl, x, w, b, dout, padding, torch, F) for impl in IMPLEMENTATIONS.values())
 
     xt, wt, bt = (torch.from_numpy(v.copy()).requires_grad_(True) for v in (x, w, b))
     dout_t = torch.from_numpy(dout)
@@ -186,12 +203,12 @@ def bench_layer(spec, batch, repeats, sgemm_gflops, torch, F, rng) -> dict:
         xt.grad = wt.grad = bt.grad = None  # fresh gradients each time, as NumPy computes them
         F.conv2d(xt, wt, bt, padding=padding).backward(dout_t)
 
-    times = interleaved_times({
-        "numpy_forward": lambda: conv2d_forward(x, w, b, 1, padding),
-        "torch_forward": torch_forward,
-        "numpy_forward_backward": lambda: conv2d_backward(dout, conv2d_forward(x, w, b, 1, padding)[1]),
-        "torch_forward_backward": torch_forward_backward,
-    }, repeats)
+    variants = {"torch_forward": torch_forward, "torch_forward_backward": torch_forward_backward}
+    for lib, (forward, backward) in IMPLEMENTATIONS.items():
+        variants[f"{lib}_forward"] = lambda forward=forward: forward(x, w, b, 1, padding)
+        variants[f"{lib}_forward_backward"] = (
+            lambda forward=forward, backward=backward: backward(dout, forward(x, w, b, 1, padding)[1]))
+    times = blocked_times(variants, repeats, pause)
 
     flops_fwd = 2.0 * batch * f * c * k * k * out_size * out_size
     flops_fb = 3.0 * flops_fwd
@@ -203,12 +220,12 @@ def bench_layer(spec, batch, repeats, sgemm_gflops, torch, F, rng) -> dict:
                 "forward_backward_s": t_fb, "forward_backward_s_median": t_fb_med,
                 "forward_gflops": flops_fwd / t_f / 1e9, "forward_backward_gflops": flops_fb / t_fb / 1e9}
 
-    numpy_side, torch_side = side("numpy"), side("torch")
+    numpy_side, im2col_side, torch_side = side("numpy"), side("im2col"), side("torch")
     return {
         "name": name, "in_channels": c, "out_channels": f, "kernel_size": k, "input_hw": size,
         "padding": padding, "stride": 1, "output_hw": out_size,
         "flops_forward": flops_fwd, "flops_forward_backward": flops_fb,
-        "numpy": numpy_side, "torch": torch_side,
+        "numpy": numpy_side, "numpy_im2col": im2col_side, "torch": torch_side,
         "ratio_forward": numpy_side["forward_s"] / torch_side["forward_s"],
         "ratio_forward_backward": numpy_side["forward_backward_s"] / torch_side["forward_backward_s"],
         "numpy_forward_pct_of_sgemm": 100.0 * numpy_side["forward_gflops"] / sgemm_gflops,
@@ -242,7 +259,7 @@ def format_table(result: dict) -> str:
         f"sgemm ({result['sgemm']['size']}^2 float32 matmul): {result['sgemm']['gflops']:.1f} GFLOP/s",
         "",
         f"{'layer':<12} {'np fwd ms':>9} {'torch fwd':>9} {'np GF/s':>8} {'%sgemm':>7} {'torch %':>7} "
-        f"{'fwd x':>6} {'np f+b ms':>9} {'torch f+b':>9} {'f+b x':>6}",
+        f"{'fwd x':>6} {'np f+b ms':>9} {'torch f+b':>9} {'f+b x':>6} {'im2col fwd':>10} {'im2col f+b':>10}",
     ]
     for layer in result["layers"]:
         n, t = layer["numpy"], layer["torch"]
@@ -251,8 +268,10 @@ def format_table(result: dict) -> str:
             f"{n['forward_gflops']:8.1f} {layer['numpy_forward_pct_of_sgemm']:6.1f}% "
             f"{layer['torch_forward_pct_of_sgemm']:6.1f}% {layer['ratio_forward']:6.2f} "
             f"{1e3 * n['forward_backward_s']:9.2f} {1e3 * t['forward_backward_s']:9.2f} "
-            f"{layer['ratio_forward_backward']:6.2f}")
-    lines.append("(times: best of repeats; 'x' = NumPy time / torch time)")
+            f"{layer['ratio_forward_backward']:6.2f} {1e3 * layer['numpy_im2col']['forward_s']:10.2f} "
+            f"{1e3 * layer['numpy_im2col']['forward_backward_s']:10.2f}")
+    lines.append("(times: best of repeats; 'x' = NumPy time / torch time; np = minilib.fastconv, "
+                 "im2col = minilib.conv, in ms)")
     lines.append("")
     lines.append("targets:")
     for target in result["targets"]:
@@ -269,6 +288,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=None, help="batch size N (default 128; 8 with --quick)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     parser.add_argument("--sgemm-size", type=int, default=2048, help="square matrix size for sgemm (default 2048)")
+    parser.add_argument("--pause", type=float, default=None,
+                        help="seconds to wait before each timed block, so the other library's worker threads "
+                             "go idle (default 0.5; 0.05 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run (batch 8, 1 repeat unless given): checks the pipeline, not the speed")
     args = parser.parse_args(argv)
@@ -276,6 +298,10 @@ def parse_args(argv=None):
         args.repeats = 1 if args.quick else 10
     if args.batch is None:
         args.batch = 8 if args.quick else 128
+    if args.pause is None:
+        args.pause = 0.05 if args.quick else 0.5
+    if args.pause < 0:
+        parser.error(f"--pause={args.pause} must be >= 0")
     for name in ("repeats", "batch", "sgemm_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
@@ -302,7 +328,7 @@ def main(argv=None) -> int:
     layers = []
     for spec in LAYERS:
         print(f"  timing {spec[0]} ...", file=sys.stderr, flush=True)
-        layers.append(bench_layer(spec, args.batch, args.repeats, sgemm["gflops"], torch, F, rng))
+        layers.append(bench_layer(spec, args.batch, args.repeats, args.pause, sgemm["gflops"], torch, F, rng))
     targets = evaluate_targets(layers)
 
     result = {
@@ -320,7 +346,9 @@ def main(argv=None) -> int:
         "quick": bool(args.quick),
         "load_average_start": load_start,
         "load_average_end": load_average(),
-        "timing": "best of repeats after one warm-up, variants interleaved; torch forward under no_grad",
+        "timing": ("best of repeats; each variant timed in blocks (up to 3 rounds), each block after a "
+                   "pause and one untimed call; torch forward under no_grad"),
+        "pause_s": args.pause,
         "sgemm": sgemm,
         "layers": layers,
         "targets": targets,

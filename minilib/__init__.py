@@ -4,6 +4,7 @@ The core (im2col, conv, pooling, functional, layers, losses, optim) needs only N
 PyTorch appears only in tests, benchmarks and ``minilib.torch``.
 """
 from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
+from .fastconv import conv2d_backward_fast, conv2d_forward_fast
 from .gradcheck import check_layer_gradients, numeric_gradient, rel_error
 from .im2col import col2im, col2im_naive, conv_output_size, im2col, im2col_naive
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks, functional as F
-from .conv import conv2d_backward, conv2d_forward
+from .fastconv import conv2d_backward_fast, conv2d_forward_fast
 from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
 
 
@@ -122,12 +122,12 @@ class Conv2d(Module):
         self._init_params(params)
 
     def forward(self, x):
-        out, self._cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"),
+        out, self._cache = conv2d_forward_fast(x, self.params["weight"], self.params.get("bias"),
                                           self.stride, self.padding, self.dilation)
         return out
 
     def backward(self, dout):
-        dx, self.grads["weight"], db = conv2d_backward(dout, self._require_cache())
+        dx, self.grads["weight"], db = conv2d_backward_fast(dout, self._require_cache())
         if db is not None:
             self.grads["bias"] = db
         return dx

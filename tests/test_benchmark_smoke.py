@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "conv_benchmark.py"
 
 TOP_KEYS = {"command", "date_utc", "git", "versions", "blas", "torch_threads", "cpu_model", "dtype",
-            "load_average_start", "load_average_end",
+            "load_average_start", "load_average_end", "pause_s",
             "batch", "repeats", "quick", "timing", "sgemm", "layers", "targets", "all_targets_passed"}
 SIDE_KEYS = {"forward_s", "forward_s_median", "forward_backward_s", "forward_backward_s_median",
              "forward_gflops", "forward_backward_gflops"}

@@ -10,6 +10,10 @@ import subprocess
 import sys
 
 
+# results/ beside the package: where the project's commands write and the notebooks read.
+RESULTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "results"
+
+
 def git_revision(cwd=None) -> str:
     """``git rev-parse HEAD`` plus ``-dirty`` when the work tree has changes; "unknown" outside git."""
     try:
@@ -43,7 +47,10 @@ def write_result(path, payload: dict, seed=None) -> pathlib.Path:
 
 
 def read_result(path) -> dict:
+    """Load a result file; a bare relative name such as ``"bench_conv.json"`` is looked up in :data:`RESULTS_DIR`."""
     path = pathlib.Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = RESULTS_DIR / path
     if not path.is_file():
         raise FileNotFoundError(f"result file {path} not found; the command that writes it is named in the book chapter")
     return json.loads(path.read_text())

@@ -201,3 +201,29 @@ def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=8):
     ax.tick_params(labelsize=7, length=0)
     ax.set_title(title, fontsize=10)
     return ax
+
+
+def plot_conv_benchmark(bench):
+    """Two panels from ``results/bench_conv.json`` (written by ``make bench``): forward speed as %
+    of the machine's sgemm, and forward+backward time relative to PyTorch, per layer."""
+    layers = bench["layers"]
+    names = [layer["name"] for layer in layers]
+    sgemm = bench["sgemm"]["gflops"]
+    variants = [("numpy_im2col", "im2col (minilib.conv)"), ("numpy", "fast (minilib.fastconv)"), ("torch", "PyTorch")]
+    fig, (ax_pct, ax_ratio) = plt.subplots(1, 2, figsize=(11, 3.6))
+    width = 0.8 / len(variants)
+    for k, (key, label) in enumerate(variants):
+        positions = np.arange(len(layers)) + (k - 1) * width
+        pct = [100 * layer[key]["forward_gflops"] / sgemm for layer in layers]
+        ratio = [layer[key]["forward_backward_s"] / layer["torch"]["forward_backward_s"] for layer in layers]
+        for ax, values in ((ax_pct, pct), (ax_ratio, ratio)):
+            bars = ax.bar(positions, values, width, label=label)
+            ax.bar_label(bars, fmt="%.2g", fontsize=7)
+    ax_pct.set(ylabel="% of sgemm GFLOP/s", title=f"forward (sgemm = {sgemm:.0f} GFLOP/s)")
+    ax_ratio.set(ylabel="time / PyTorch time", title="forward + backward")
+    ax_ratio.axhline(1.0, color="gray", lw=0.8)
+    for ax in (ax_pct, ax_ratio):
+        ax.set_xticks(range(len(layers)), names)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -5,8 +5,8 @@ Every file the loaders read is listed here with a SHA-256, so a loader never use
 
 * IDX ``.gz`` (MNIST, Fashion-MNIST): the SHA-256 of the **decompressed** bytes (``checksum="gunzip"``).
   The ``.gz`` bytes change whenever a file is recompressed (gzip level, header mtime, Debian's repack), while the
-  IDX payload does not. MNIST values are from ``shared/data/README.md`` §1 (and match the canonical MD5s there);
-  Fashion-MNIST values were computed with ``gzip`` + ``hashlib`` from ``shared/data/fashion-mnist`` after checking
+  IDX payload does not. MNIST values are from the data folder's ``README.md`` §1 (and match the canonical MD5s there);
+  Fashion-MNIST values were computed with ``gzip`` + ``hashlib`` from the data folder's ``fashion-mnist/`` after checking
   that the decompressed MD5s equal the canonical ones listed in that README.
 * CIFAR-10 ``.npz``: the SHA-256 of each member array's raw bytes, ``sha256(arr.tobytes())`` (``checksum="arrays"``),
   plus its shape and dtype. The whole-file SHA-256 would tie us to one zip container: the shared copy uses LZMA members,
@@ -14,7 +14,7 @@ Every file the loaders read is listed here with a SHA-256, so a loader never use
   byte but no array byte. Hashing the arrays costs nothing extra because the loader decompresses them anyway.
   ``x`` values are from the README; ``y`` values were computed from the shared files after their whole-file SHA-256
   matched ``SHA256SUMS`` and their ``x`` hashes matched the README.
-* SR PNGs (Set5, Set14, T91): the SHA-256 of the whole file (``checksum="file"``), from ``shared/data/SHA256SUMS``.
+* SR PNGs (Set5, Set14, T91): the SHA-256 of the whole file (``checksum="file"``), from the data folder's ``SHA256SUMS``.
   PNG bytes are what was published (Set5/Set14) or what the dataset README documents (T91, re-encoded from BMP).
 """
 
@@ -166,7 +166,7 @@ def _png_files(folder: str, sha256: Mapping[str, str]) -> dict[str, FileSpec]:
     return {stem: FileSpec(f"{folder}/{stem}.png", "file", digest) for stem, digest in sha256.items()}
 
 
-# SHA-256 of the decompressed IDX content. MNIST: shared/data/README.md §1.
+# SHA-256 of the decompressed IDX content. MNIST: the data folder's README.md §1.
 _MNIST_GUNZIP_SHA256 = {
     "train-images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -174,7 +174,7 @@ _MNIST_GUNZIP_SHA256 = {
     "test-labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
-# Fashion-MNIST: computed from shared/data/fashion-mnist (decompressed MD5s equal the canonical ones in its README).
+# Fashion-MNIST: computed from the data folder's fashion-mnist/ (decompressed MD5s equal the canonical ones in its README).
 _FASHION_MNIST_GUNZIP_SHA256 = {
     "train-images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "train-labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -182,7 +182,7 @@ _FASHION_MNIST_GUNZIP_SHA256 = {
     "test-labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 
-# CIFAR-10 (JPEG-decoded copy): x hashes from shared/data/README.md §3, y hashes computed from the shared files.
+# CIFAR-10 (JPEG-decoded copy): x hashes from the data folder's README.md §3, y hashes computed from the shared files.
 _CIFAR10_FILES = {
     "train": FileSpec("cifar10/cifar10_train.npz", "arrays", arrays={
         "x": ArraySpec((50000, 32, 32, 3), "uint8", "5aaf8a2cf2e577ff4dbb15e4f368840fab5aca1812bcc69682005f8dc661d466"),
@@ -194,7 +194,7 @@ _CIFAR10_FILES = {
     }),
 }
 
-# SR images: whole-file SHA-256 from shared/data/SHA256SUMS. (T91's t36 and t65 are byte-identical files.)
+# SR images: whole-file SHA-256 from the data folder's SHA256SUMS. (T91's t36 and t65 are byte-identical files.)
 _SET5_PNG_SHA256 = {
     "baby": "cb85956d68f708a1030c790d143cbcd108f5ac5988d3349180cdcb54dd80597d",
     "bird": "5dcf863f7c3802e68fbb0fca2ec351052a1f97a4db613e510dbd105cee9a6a32",
@@ -321,7 +321,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 _PLACE_IT = (
     "No public source publishes {title} in the format minilib reads, so there is no download command. "
-    "Put the prepared files under <data root>/{folder}/ (see shared/data/README.md for how they were built), "
+    "Put the prepared files under <data root>/{folder}/ (see the data folder's README.md for how they were built), "
     "or set MINILIB_DATA to a folder that already has {folder}/ in it (CI and development use "
     "MINILIB_DATA=../shared/data)."
 )

@@ -57,18 +57,23 @@ def _in_notebook() -> bool:
 
 
 def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None, y_val=None,
-        scheduler=None, progress=None, log=print):
+        scheduler=None, progress=None, log=print, evals_per_epoch=1):
     """Train ``model`` with mini-batch gradient descent and return the history.
 
     ``loss_fn(scores, targets) -> (loss, dscores)``; ``rng`` (a ``numpy.random.Generator``)
     shuffles every epoch, so a run is repeatable. ``progress``: ``"bar"`` (tqdm),
-    ``"epoch"`` (one printed line per epoch) or ``None`` to choose by context.
+    ``"epoch"`` (one printed line per history entry) or ``None`` to choose by context.
+    ``evals_per_epoch`` splits every epoch into that many parts and records one history
+    entry after each (a learning curve inside a single epoch); ``scheduler.step()`` still
+    runs once per epoch.
+
     Returns ``{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}``, lists
-    with one entry per epoch (accuracies are None for regression targets; the val_* lists
-    are empty without validation data). ``loss`` and ``accuracy`` average the training
-    mini-batches seen in that epoch.
+    with one entry per part (``epoch`` counts epochs of data seen so far, e.g. 0.5, 1.0).
+    ``loss`` and ``accuracy`` average the training mini-batches of that part; accuracies are
+    None for regression targets; the val_* lists are empty without validation data.
     """
     checks.positive_int(epochs, "epochs")
+    checks.positive_int(evals_per_epoch, "evals_per_epoch")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}; they must match")
     progress = progress or ("epoch" if _in_notebook() else "bar")
@@ -76,41 +81,47 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
         raise ValueError(f"progress={progress!r} must be 'bar', 'epoch' or None")
     history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
     for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        model.train()
         batches = list(minibatches(len(x), batch_size, rng))
+        bar = None
         if progress == "bar":
             from tqdm.auto import tqdm    # only command-line runs need tqdm
-            batches = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=True, file=sys.stderr)
-        total_loss, correct = 0.0, 0
-        for idx in batches:
-            scores = model.forward(x[idx])
-            loss, dscores = loss_fn(scores, y[idx])
-            optimizer.zero_grad()
-            model.backward(dscores)
-            optimizer.step()
-            total_loss += float(loss) * len(idx)
-            count = _accuracy_count(scores, y[idx])
-            correct = None if count is None or correct is None else correct + count
-            if progress == "bar":
-                batches.set_postfix(loss=f"{float(loss):.4f}")
+            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", file=sys.stderr)
+        for part, part_batches in enumerate(np.array_split(np.arange(len(batches)), evals_per_epoch), start=1):
+            start = time.perf_counter()
+            model.train()
+            total_loss, correct, seen = 0.0, 0, 0
+            for b in part_batches:
+                idx = batches[b]
+                scores = model.forward(x[idx])
+                loss, dscores = loss_fn(scores, y[idx])
+                optimizer.zero_grad()
+                model.backward(dscores)
+                optimizer.step()
+                total_loss, seen = total_loss + float(loss) * len(idx), seen + len(idx)
+                count = _accuracy_count(scores, y[idx])
+                correct = None if count is None or correct is None else correct + count
+                if bar is not None:
+                    bar.update()
+                    bar.set_postfix(loss=f"{float(loss):.4f}")
+            history["epoch"].append(epoch - 1 + part / evals_per_epoch)
+            history["loss"].append(total_loss / max(seen, 1))
+            history["accuracy"].append(None if correct is None else correct / max(seen, 1))
+            if x_val is not None:
+                val_loss, val_acc = evaluate(model, loss_fn, x_val, y_val)
+                history["val_loss"].append(val_loss)
+                history["val_accuracy"].append(val_acc)
+            history["seconds"].append(time.perf_counter() - start)
+            if log is not None:
+                log(_epoch_line(history))
+        if bar is not None:
+            bar.close()
         if scheduler is not None:
             scheduler.step()
-        history["epoch"].append(epoch)
-        history["loss"].append(total_loss / len(x))
-        history["accuracy"].append(None if correct is None else correct / len(x))
-        if x_val is not None:
-            val_loss, val_acc = evaluate(model, loss_fn, x_val, y_val)
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_acc)
-        history["seconds"].append(time.perf_counter() - start)
-        if log is not None:
-            log(_epoch_line(history))
     return history
 
 
 def _epoch_line(history) -> str:
-    parts = [f"epoch {history['epoch'][-1]}", f"loss {history['loss'][-1]:.4f}"]
+    parts = [f"epoch {history['epoch'][-1]:g}", f"loss {history['loss'][-1]:.4f}"]
     for key in ("accuracy", "val_loss", "val_accuracy"):
         if history[key] and history[key][-1] is not None:
             parts.append(f"{key} {history[key][-1]:.4f}")

@@ -119,3 +119,13 @@ def test_result_files_carry_provenance(tmp_path):
     assert json.loads(path.read_text()) == data
     with pytest.raises(FileNotFoundError, match="not found"):
         read_result(tmp_path / "missing.json")
+
+
+def test_fit_records_several_points_per_epoch():
+    rng = np.random.default_rng(4)
+    x, y = _blobs(rng, 100)
+    model = ml.Sequential(ml.Linear(4, 2, rng=rng))
+    history = fit(model, ml.softmax_cross_entropy, ml.SGD(model, lr=0.1), x, y, epochs=2, batch_size=10, rng=rng,
+                  x_val=x, y_val=y, evals_per_epoch=4, log=None, progress="epoch")
+    assert history["epoch"] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert len(history["val_accuracy"]) == 8 and all(0 <= a <= 1 for a in history["accuracy"])

@@ -12,3 +12,12 @@ from .losses import l1, mse, softmax_cross_entropy
 from .optim import SGD, Adam, StepLR
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "im2col", "col2im", "im2col_naive", "col2im_naive", "conv_output_size",
+    "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
+    "conv2d_forward_fast", "conv2d_backward_fast",
+    "Module", "Conv2d", "Linear", "ReLU", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm2d", "Dropout", "Sequential",
+    "softmax_cross_entropy", "mse", "l1", "SGD", "Adam", "StepLR",
+    "numeric_gradient", "rel_error", "check_layer_gradients",
+]

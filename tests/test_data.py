@@ -24,7 +24,7 @@ import pytest
 from minilib import data
 from minilib.data import registry
 from minilib.data.__main__ import main as cli_main
-from minilib.data.registry import ArraySpec, DatasetSpec, FileSpec
+from minilib.data.registry import ArraySpec, FileSpec
 
 IDX_NAMES = {
     "train-images": "train-images-idx3-ubyte.gz",

@@ -55,23 +55,6 @@ def show_filters(weight, ncols=10, title="", channel=None, cmap="gray"):
     return fig
 
 
-def show_images(images, labels=None, ncols=10, cmap="gray"):
-    """A row-major grid of (N, H, W) or (N, H, W, 3) images with optional labels as titles."""
-    images = np.asarray(images)
-    count = len(images)
-    ncols = min(ncols, count)
-    nrows = -(-count // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.3 * nrows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < count:
-            ax.imshow(images[k], cmap=cmap if images.ndim == 3 else None)
-            if labels is not None:
-                ax.set_title(str(labels[k]), fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def plot_history(history, title=""):
     """Loss and accuracy per epoch from :func:`minilib.train.fit` (validation curves when present)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))

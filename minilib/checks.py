@@ -47,6 +47,22 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value, name: str) -> int:
+    """An integer >= 0 (bools are rejected)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}={value} must be >= 0")
+    return int(value)
+
+
+def one_of(value, name: str, choices) -> str:
+    """One of a few allowed strings."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} must be one of {', '.join(map(repr, choices))}")
+    return value
+
+
 def positive_number(value, name: str) -> float:
     """A real number > 0 (NaN fails the rule, bools are rejected)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):

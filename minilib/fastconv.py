@@ -98,11 +98,12 @@ def _unfold(x_pad, kernel, stride, dilation, out_hw):
     return cols.reshape(kh * kw * c, n * oh * ow).T
 
 
-def _fold(rows, padded_shape, kernel, stride, dilation, out_hw):
+def _fold(rows, padded_shape, kernel, stride, dilation, out_hw, out=None):
     """Adjoint of :func:`_unfold`: scatter-add rows (B*OH*OW, kh*kw*C) into (B, Hp, Wp, C).
 
     One vectorised add per kernel tap into a preallocated zero buffer (taps overlap, so they
-    must be added one after another).
+    must be added one after another). With ``out`` (an array or view of shape ``padded_shape``)
+    the taps are added into it instead, so several unfolds of one input can share a buffer.
     """
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
     n, _, _, c = padded_shape
@@ -110,7 +111,7 @@ def _fold(rows, padded_shape, kernel, stride, dilation, out_hw):
         taps = rows.reshape(n, oh, ow, kh, kw, c)
     else:  # the transpose of a (kh*kw*C, B*OH*OW) array, as :func:`_unfold` makes for few channels
         taps = rows.T.reshape(kh, kw, c, n, oh, ow).transpose(3, 4, 5, 0, 1, 2)
-    x_pad = np.zeros(padded_shape, dtype=rows.dtype)
+    x_pad = np.zeros(padded_shape, dtype=rows.dtype) if out is None else out
     for i in range(kh):
         for j in range(kw):
             x_pad[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += taps[:, :, :, i, j]

@@ -210,3 +210,94 @@ def plot_conv_benchmark(bench):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- versatile filters
+
+SECONDARY_COLOURS = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:orange", "tab:brown")
+
+
+def _outline(ax, row, col, size, colour, lw=2.0, ls="-"):
+    """A square of ``size`` cells whose top-left cell is (row, col), on an imshow grid."""
+    ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), size, size, fill=False, edgecolor=colour, lw=lw, ls=ls))
+
+
+def show_secondary_filters(primary, masks, fmt="{:.1f}"):
+    """A d x d primary filter and its secondaries M_i ∘ f (Eq. 2), each window outlined in its colour."""
+    primary, masks = np.asarray(primary), np.asarray(masks)
+    d, s = primary.shape[0], len(masks)
+    fig, axes = plt.subplots(1, s + 1, figsize=(2.3 * (s + 1), 2.6))
+    show_grid(primary, ax=axes[0], title="primary f", fmt=fmt, cmap="coolwarm")
+    for i in range(s):
+        k = d - 2 * i
+        colour = SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]
+        _outline(axes[0], i, i, k, colour)
+        show_grid(masks[i] * primary, ax=axes[i + 1], title=f"$f_{i + 1} = M_{i + 1}\\circ f$  ({k}×{k})",
+                  fmt=fmt, cmap="coolwarm")
+        _outline(axes[i + 1], i, i, k, colour)
+    fig.tight_layout()
+    return fig
+
+
+def show_spatial_versatile(image, primary, stride, y_standard, y_versatile):
+    """The paper's Fig. 1 drawn from real arrays.
+
+    (a) the input with the windows a d x d filter visits at ``stride`` (the first one split into
+    its s nested secondary windows), (b) the primary filter with its secondary windows,
+    (c) the one map a standard filter gives, (d) the s maps of the versatile filter, one per
+    secondary. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW).
+    """
+    image, primary = np.asarray(image), np.asarray(primary)
+    y_standard, y_versatile = np.asarray(y_standard), np.asarray(y_versatile)
+    d, s = primary.shape[0], len(y_versatile)
+    oh, ow = y_standard.shape
+    fig, axes = plt.subplots(1, 3 + s, figsize=(2.6 * (3 + s), 3.0),
+                             gridspec_kw={"width_ratios": [1.6, 1.1, 0.9] + [0.9] * s})
+    ax = axes[0]
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    for r in range(oh):
+        for c in range(ow):
+            _outline(ax, r * stride, c * stride, d, "0.6", lw=1.0, ls="--")
+    for i in range(s):
+        _outline(ax, i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
+    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=9)
+    ax.axis("off")
+    show_grid(primary, ax=axes[1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=6)
+    for i in range(s):
+        _outline(axes[1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
+    show_grid(y_standard, ax=axes[2], title="(c) standard: 1 map", fmt="{:.1f}", cmap="Greys")
+    for i in range(s):
+        show_grid(y_versatile[i], ax=axes[3 + i], title=f"(d) map of $f_{i + 1}$", fmt="{:.1f}", cmap="Greys")
+        for spine in axes[3 + i].spines.values():
+            spine.set(edgecolor=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)], lw=3)
+    fig.tight_layout()
+    return fig
+
+
+def show_channel_windows(windows, in_channels, stored_channels, title=""):
+    """The paper's Fig. 2 from a layer's bookkeeping: which input channels each secondary j reads
+    (left) and which stored filter channels it uses (right).
+
+    ``windows`` is a list of (input range, stored range), as :func:`minilib.versatile.channel_windows` returns.
+    """
+    n = len(windows)
+    fig, (ax_in, ax_w) = plt.subplots(1, 2, figsize=(1.2 + 0.45 * (in_channels + stored_channels) + 2, 0.5 * n + 1.4))
+    for ax, width, key, label in ((ax_in, in_channels, 0, "input channel"), (ax_w, stored_channels, 1, "stored filter channel")):
+        grid = np.full((n, width), np.nan)
+        for j, window in enumerate(windows):
+            grid[j, list(window[key])] = j
+        ax.imshow(grid, cmap=plt.matplotlib.colors.ListedColormap(SECONDARY_COLOURS[:max(n, 1)]),
+                  vmin=-0.5, vmax=max(n, 1) - 0.5, interpolation="nearest")
+        ax.set_xticks(range(width))
+        ax.set_yticks(range(n), [f"$f_{j + 1}$" for j in range(n)])
+        ax.set_xticks(np.arange(-0.5, width), minor=True)
+        ax.set_yticks(np.arange(-0.5, n), minor=True)
+        ax.grid(which="minor", color="white", lw=2)
+        ax.tick_params(which="both", length=0, labelsize=8)
+        ax.set_xlabel(label)
+    ax_in.set_title("reads input channels", fontsize=10)
+    ax_w.set_title("uses filter channels", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

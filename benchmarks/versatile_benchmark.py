@@ -1,0 +1,330 @@
+"""Benchmark versatile convolution against a standard convolution with as many output channels.
+
+    python benchmarks/versatile_benchmark.py [--repeats R] [--batch 128] [--out results/bench_versatile.json]
+    python benchmarks/versatile_benchmark.py --quick        # smoke run: batch 8, 1 repeat
+
+Proposition 1 of the versatile-filters paper says a spatial versatile layer needs fewer
+multiplications than the standard layer it replaces: secondary i of a d x d primary filter
+has only (d-2i)^2 nonzero taps, so a layer with the same number of OUTPUT channels costs
+
+    sum_i (d - 2i)^2 / (s * d^2)        (s = ceil(d/2) secondaries per primary)
+
+of the standard layer's multiplications: 35/75 = 0.467 for 5x5, 10/18 = 0.556 for 3x3. The
+ratio is computed here from :func:`minilib.versatile.versatile_cost`, not typed in. This
+benchmark asks whether the saving shows up as TIME, for the same input and the same output
+channels:
+
+* NumPy: :func:`minilib.versatile.versatile_conv2d_forward` / ``_backward`` (one GEMM per
+  secondary, on the cropped kernel) against :func:`minilib.fastconv.conv2d_forward_fast` /
+  ``conv2d_backward_fast`` (what :class:`minilib.layers.Conv2d` runs);
+* torch: ``minilib.torch.VersatileConv2d`` against ``nn.Conv2d``; forward under ``no_grad``,
+  forward+backward through autograd.
+
+Per layer it reports forward and forward+backward times of all four, the time ratios
+versatile/standard for NumPy and for torch next to the multiplication ratio, and the NumPy
+versatile forward's effective GFLOP/s (2 x Proposition-1 multiplications / time) as a
+percentage of this machine's sgemm measured in the same run: smaller, separate GEMMs run
+below the BLAS peak, which is why a time ratio can exceed the multiplication ratio.
+
+Timing reuses ``conv_benchmark``'s helpers: everything in ONE run, float32, NumPy/OpenBLAS and
+torch on the same number of threads, each variant timed in alternating blocks after a pause
+and an untimed call (see ``conv_benchmark.blocked_times``), best reported; on a shared
+machine only ratios measured side by side mean anything. Before anything is timed, each
+layer's NumPy versatile output and gradients are checked against the torch twin, and the
+NumPy standard convolution against torch (float32, loose tolerance); a mismatch exits with
+status 1. The targets are reported as measured, pass or fail; nothing is hard-coded.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent
+for _path in (ROOT, BENCHMARKS):  # run as a script from anywhere: the working tree's minilib and conv_benchmark
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from conv_benchmark import (blas_info, blocked_times, check_against_torch, cpu_model, git_state,  # noqa: E402
+                            load_average, measure_sgemm)
+from minilib.fastconv import conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
+from minilib.versatile import (VersatileConv2d, versatile_conv2d_backward, versatile_conv2d_forward,  # noqa: E402
+                               versatile_cost)
+
+DEFAULT_OUT = ROOT / "results" / "bench_versatile.json"
+
+# (name, in_channels c, out_channels, kernel d, input size H=W, padding); stride 1 everywhere.
+# out_channels is the same for both layers: the versatile one stores out_channels / s primaries.
+LAYERS = [
+    ("lenet_v3_conv2", 21, 51, 5, 12, 0),   # second layer of Versatile-Model 3: 17 primaries x 3 secondaries
+    ("conv5x5_48", 48, 96, 5, 16, 2),
+    ("conv3x3_64", 64, 128, 3, 16, 1),
+]
+
+# Target: on 5x5 layers (multiplication ratio 0.467) the NumPy versatile forward takes at most
+# this fraction of the standard forward's time.
+FORWARD_RATIO_TARGET = 0.6
+FORWARD_RATIO_KERNEL = 5
+
+
+# ----------------------------------------------------------------------------- correctness
+
+def check_versatile_against_torch(x, weight, bias, dout, padding, twin, torch) -> float:
+    """Max abs error of the NumPy versatile forward and gradients vs the torch twin, scaled; raise if too large."""
+    out, cache = versatile_conv2d_forward(x, weight, bias, 1, padding)
+    dx, dweight, dbias = versatile_conv2d_backward(dout, cache)
+    with torch.no_grad():
+        twin.weight.copy_(torch.from_numpy(weight))
+        twin.bias.copy_(torch.from_numpy(bias))
+    twin.zero_grad(set_to_none=True)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = twin(xt)
+    ref.backward(torch.from_numpy(dout))
+    worst = 0.0
+    for name, mine, theirs in (("output", out, ref.detach().numpy()), ("dx", dx, xt.grad.numpy()),
+                               ("dweight", dweight, twin.weight.grad.numpy()),
+                               ("dbias", dbias, twin.bias.grad.numpy())):
+        if mine.dtype != np.float32:
+            raise AssertionError(f"NumPy versatile {name} has dtype {mine.dtype}, expected float32")
+        scale = float(np.abs(theirs).max()) or 1.0
+        # float32 sums of up to thousands of products: allow 1e-3 of the largest magnitude.
+        np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-3 * scale,
+                                   err_msg=f"NumPy versatile conv {name} does not match minilib.torch.VersatileConv2d")
+        worst = max(worst, float(np.abs(mine - theirs).max()) / scale)
+    return worst
+
+
+# ----------------------------------------------------------------------------- one layer
+
+def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
+    from minilib.torch import VersatileConv2d as TorchVersatileConv2d
+
+    name, c, f, k, size, padding = spec
+    out_size = size + 2 * padding - k + 1
+    layer = VersatileConv2d(c, f, k, padding=padding, rng=rng)   # validates the configuration; defines the cost
+    x = rng.standard_normal((batch, c, size, size), dtype=np.float32)
+    w_std = rng.standard_normal((f, c, k, k), dtype=np.float32) / np.float32(np.sqrt(c * k * k))
+    b_std = rng.standard_normal(f, dtype=np.float32)
+    w_vers = layer.weight.astype(np.float32)     # (P, c, d, d), P = out_channels / s
+    b_vers = layer.bias.astype(np.float32)       # (out_channels,)
+    dout = rng.standard_normal((batch, f, out_size, out_size), dtype=np.float32)
+
+    twin = TorchVersatileConv2d(c, f, k, padding=padding, dtype=torch.float32)
+    standard_t = torch.nn.Conv2d(c, f, k, padding=padding, dtype=torch.float32)
+    err_vers = check_versatile_against_torch(x, w_vers, b_vers, dout, padding, twin, torch)
+    err_std = check_against_torch((conv2d_forward_fast, conv2d_backward_fast), x, w_std, b_std, dout, padding,
+                                  torch, torch.nn.functional)
+    with torch.no_grad():
+        standard_t.weight.copy_(torch.from_numpy(w_std))
+        standard_t.bias.copy_(torch.from_numpy(b_std))
+
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    dout_t = torch.from_numpy(dout)
+
+    def torch_forward(module):
+        with torch.no_grad():  # pure forward cost: no autograd graph
+            module(xt)
+
+    def torch_forward_backward(module):
+        xt.grad = None  # fresh gradients each time, as NumPy computes them
+        module.zero_grad(set_to_none=True)
+        module(xt).backward(dout_t)
+
+    numpy_fns = {"standard": (conv2d_forward_fast, conv2d_backward_fast, w_std, b_std),
+                 "versatile": (versatile_conv2d_forward, versatile_conv2d_backward, w_vers, b_vers)}
+    variants = {}
+    for kind, (forward, backward, w, b) in numpy_fns.items():
+        variants[f"numpy_{kind}_forward"] = lambda forward=forward, w=w, b=b: forward(x, w, b, 1, padding)
+        variants[f"numpy_{kind}_forward_backward"] = (
+            lambda forward=forward, backward=backward, w=w, b=b: backward(dout, forward(x, w, b, 1, padding)[1]))
+    for kind, module in (("standard", standard_t), ("versatile", twin)):
+        variants[f"torch_{kind}_forward"] = lambda module=module: torch_forward(module)
+        variants[f"torch_{kind}_forward_backward"] = lambda module=module: torch_forward_backward(module)
+    times = blocked_times(variants, repeats, pause)
+
+    # Multiplications per sample: dense conv vs Proposition 1 (nonzero taps of each secondary only).
+    mults_standard = f * c * k * k * out_size * out_size
+    mults_versatile = versatile_cost(layer, (out_size, out_size))["flops"]
+    flops = {"standard": 2.0 * batch * mults_standard, "versatile": 2.0 * batch * mults_versatile}
+
+    def side(lib, kind):
+        t_f, t_f_med = times[f"{lib}_{kind}_forward"]
+        t_fb, t_fb_med = times[f"{lib}_{kind}_forward_backward"]
+        # forward+backward = 3x forward: dx and dW are each a product of the forward's size.
+        return {"forward_s": t_f, "forward_s_median": t_f_med,
+                "forward_backward_s": t_fb, "forward_backward_s_median": t_fb_med,
+                "forward_gflops": flops[kind] / t_f / 1e9, "forward_backward_gflops": 3.0 * flops[kind] / t_fb / 1e9}
+
+    sides = {f"{lib}_{kind}": side(lib, kind) for lib in ("numpy", "torch") for kind in ("standard", "versatile")}
+
+    def ratio(lib, key):
+        return sides[f"{lib}_versatile"][key] / sides[f"{lib}_standard"][key]
+
+    return {
+        "name": name, "in_channels": c, "out_channels": f, "kernel_size": k, "input_hw": size,
+        "padding": padding, "stride": 1, "output_hw": out_size,
+        "secondaries": layer.s, "primaries": layer.primaries,
+        "weights_standard": f * c * k * k, "weights_versatile": int(w_vers.size),
+        "mults_standard_per_sample": mults_standard, "mults_versatile_per_sample": mults_versatile,
+        "mult_ratio": mults_versatile / mults_standard,
+        "flops_forward_standard": flops["standard"], "flops_forward_versatile": flops["versatile"],
+        **sides,
+        "numpy_ratio_forward": ratio("numpy", "forward_s"),
+        "numpy_ratio_forward_backward": ratio("numpy", "forward_backward_s"),
+        "torch_ratio_forward": ratio("torch", "forward_s"),
+        "torch_ratio_forward_backward": ratio("torch", "forward_backward_s"),
+        "numpy_versatile_forward_pct_of_sgemm": 100.0 * sides["numpy_versatile"]["forward_gflops"] / sgemm_gflops,
+        "numpy_standard_forward_pct_of_sgemm": 100.0 * sides["numpy_standard"]["forward_gflops"] / sgemm_gflops,
+        "max_rel_error_vs_torch": {"versatile": err_vers, "standard": err_std},
+    }
+
+
+def evaluate_targets(layers: list[dict]) -> list[dict]:
+    targets = []
+    for layer in layers:
+        if layer["kernel_size"] != FORWARD_RATIO_KERNEL:
+            continue
+        value = layer["numpy_ratio_forward"]
+        targets.append({"name": f"{layer['name']}: NumPy {FORWARD_RATIO_KERNEL}x{FORWARD_RATIO_KERNEL} "
+                                f"versatile/standard forward time ratio <= {FORWARD_RATIO_TARGET:g}",
+                        "layer": layer["name"], "metric": "numpy_ratio_forward", "comparison": "<=",
+                        "threshold": FORWARD_RATIO_TARGET, "value": value,
+                        "passed": bool(value <= FORWARD_RATIO_TARGET)})
+    return targets
+
+
+# ----------------------------------------------------------------------------- report
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"sgemm ({result['sgemm']['size']}^2 float32 matmul): {result['sgemm']['gflops']:.1f} GFLOP/s",
+        "",
+        f"{'layer':<16} {'d':>2} {'mults x':>7} | {'std fwd':>8} {'vers fwd':>8} {'fwd x':>6} "
+        f"{'std f+b':>8} {'vers f+b':>8} {'f+b x':>6} | {'vers GF/s':>9} {'%sgemm':>7} {'std %':>6}",
+    ]
+    for lib in ("numpy", "torch"):
+        lines.append(f"{lib}:")
+        for layer in result["layers"]:
+            std, vers = layer[f"{lib}_standard"], layer[f"{lib}_versatile"]
+            line = (f"  {layer['name']:<14} {layer['kernel_size']:>2} {layer['mult_ratio']:7.3f} | "
+                    f"{1e3 * std['forward_s']:8.2f} {1e3 * vers['forward_s']:8.2f} "
+                    f"{layer[f'{lib}_ratio_forward']:6.2f} "
+                    f"{1e3 * std['forward_backward_s']:8.2f} {1e3 * vers['forward_backward_s']:8.2f} "
+                    f"{layer[f'{lib}_ratio_forward_backward']:6.2f}")
+            if lib == "numpy":
+                line += (f" | {vers['forward_gflops']:9.1f} {layer['numpy_versatile_forward_pct_of_sgemm']:6.1f}% "
+                         f"{layer['numpy_standard_forward_pct_of_sgemm']:5.1f}%")
+            lines.append(line)
+    lines.append("(times in ms, best of repeats; 'x' = versatile time / standard time; 'mults x' = Proposition-1 "
+                 "multiplications / standard;")
+    lines.append(" GF/s = 2 x Proposition-1 multiplications / NumPy versatile forward time; '%sgemm' of it and "
+                 "'std %' of the NumPy standard forward)")
+    lines.append("")
+    lines.append("targets:")
+    for target in result["targets"]:
+        lines.append(f"  [{'PASS' if target['passed'] else 'FAIL'}] {target['name']}: "
+                     f"measured {target['value']:.3f}")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repeats per variant, best is reported (default 10; 1 with --quick)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size N (default 128; 8 with --quick)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    parser.add_argument("--sgemm-size", type=int, default=2048, help="square matrix size for sgemm (default 2048)")
+    parser.add_argument("--pause", type=float, default=None,
+                        help="seconds to wait before each timed block, so the other library's worker threads "
+                             "go idle (default 0.5; 0.05 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run (batch 8, 1 repeat unless given): checks the pipeline, not the speed")
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 10
+    if args.batch is None:
+        args.batch = 8 if args.quick else 128
+    if args.pause is None:
+        args.pause = 0.05 if args.quick else 0.5
+    if args.pause < 0:
+        parser.error(f"--pause={args.pause} must be >= 0")
+    for name in ("repeats", "batch", "sgemm_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    blas = blas_info()
+    torch.set_num_threads(blas["threads"])
+    print(f"NumPy {np.__version__} BLAS: {blas['internal_api']} {blas['version']} ({blas['architecture']}), "
+          f"threads {blas['threads']}; torch {torch.__version__} threads {torch.get_num_threads()}")
+    print(f"CPU: {cpu_model()}; batch {args.batch}, float32, best of {args.repeats} repeats"
+          f"{' (quick smoke run: numbers are not meaningful)' if args.quick else ''}")
+
+    git = git_state()
+    load_start = load_average()
+    print(f"load average at start (1/5/15 min): {load_start} on {os.cpu_count()} CPUs")
+    sgemm = measure_sgemm(args.sgemm_size, args.repeats)
+    rng = np.random.default_rng(0)
+    layers = []
+    for spec in LAYERS:
+        print(f"  timing {spec[0]} ...", file=sys.stderr, flush=True)
+        layers.append(bench_layer(spec, args.batch, args.repeats, args.pause, sgemm["gflops"], torch, rng))
+    targets = evaluate_targets(layers)
+
+    result = {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]) if argv is None
+        else shlex.join(["versatile_benchmark.py", *argv]),
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git": git,
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__},
+        "blas": blas,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_model": cpu_model(),
+        "dtype": "float32",
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "quick": bool(args.quick),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "timing": ("best of repeats; each variant timed in blocks (up to 3 rounds), each block after a "
+                   "pause and one untimed call; torch forward under no_grad"),
+        "pause_s": args.pause,
+        "implementations": {
+            "numpy_standard": "minilib.fastconv.conv2d_forward_fast / conv2d_backward_fast",
+            "numpy_versatile": "minilib.versatile.versatile_conv2d_forward / versatile_conv2d_backward",
+            "torch_standard": "torch.nn.Conv2d",
+            "torch_versatile": "minilib.torch.VersatileConv2d",
+        },
+        "sgemm": sgemm,
+        "layers": layers,
+        "targets": targets,
+        "all_targets_passed": all(t["passed"] for t in targets),
+    }
+    print()
+    print(format_table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except AssertionError as error:  # a wrong result must never be timed or reported as a speed
+        print(f"versatile_benchmark: NumPy result does not match torch:\n{error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,10 @@
+"""PyTorch twins of minilib's efficient-filter layers, and ``convert`` to put them into any model.
+
+Each twin takes the same constructor arguments and has the same parameter names and shapes
+as its NumPy layer, so ``state_dict``s copy straight across. Importing this package needs
+torch; the NumPy core never imports it.
+"""
+from .convert import METHODS, convert
+from .versatile import VersatileConv2d
+
+__all__ = ["VersatileConv2d", "convert", "METHODS"]

@@ -1,0 +1,68 @@
+"""Swap the ordinary convolutions of a PyTorch model for an efficient-filter twin.
+
+Every ``nn.Conv2d`` becomes the method's layer with the same in/out channels, kernel size,
+stride, padding and bias flag, so the model's feature-map widths and output shapes are
+unchanged while the stored weights shrink (for versatile filters by s*n, Prop. 1 and Eq. 8).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .versatile import VersatileConv2d
+
+# method -> twin layer; a twin takes (in_channels, out_channels, kernel_size, stride, padding, bias=...,
+# device=..., dtype=..., **kw) like nn.Conv2d, so a new method is one more line here
+METHODS = {
+    "versatile": VersatileConv2d,
+}
+
+
+def _unconvertible(conv: nn.Conv2d) -> str | None:
+    """The rule a convolution breaks that the twins do not model, or None."""
+    if conv.groups != 1:
+        return f"groups={conv.groups} must be 1"
+    if conv.dilation != (1, 1):
+        return f"dilation={conv.dilation} must be 1"
+    if conv.kernel_size[0] != conv.kernel_size[1]:
+        return f"kernel_size={conv.kernel_size} must be square (d x d)"
+    if conv.padding_mode != "zeros":
+        return f"padding_mode={conv.padding_mode!r} must be 'zeros'"
+    if isinstance(conv.padding, str):
+        return f"padding={conv.padding!r} must be given as numbers"
+    return None
+
+
+def convert(module: nn.Module, method: str, *, exclude=(), **kw) -> nn.Module:
+    """Replace, in place, every ``nn.Conv2d`` of ``module`` (except the qualified names in ``exclude``)
+    by ``METHODS[method]`` with the same out_channels; ``kw`` go to every new layer
+    (for "versatile": delta, g, shared_bias, combine, channel_mode, rng).
+
+    Returns ``module`` (or the new layer when ``module`` itself is an ``nn.Conv2d``). New
+    layers take the old weight's device and dtype and are freshly initialised. A layer
+    that cannot be converted raises ``ValueError`` naming it and the rule it breaks, e.g.
+    ``out_channels`` not divisible by s*n; exclude it to keep it as it is.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not known; known methods: {sorted(METHODS)}")
+    exclude = set(exclude)
+    convs = {name: m for name, m in module.named_modules() if isinstance(m, nn.Conv2d)}
+    unknown = sorted(exclude - set(convs))
+    if unknown:
+        raise ValueError(f"exclude={unknown} names no nn.Conv2d of the model; its Conv2d layers are {sorted(convs)}")
+    for name, conv in convs.items():
+        if name in exclude:
+            continue
+        label = name or type(module).__name__
+        rule = _unconvertible(conv)
+        if rule:
+            raise ValueError(f"cannot convert layer {label!r} ({conv}) to {method!r}: {rule}; exclude it to keep it")
+        try:
+            twin = METHODS[method](conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                                   bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype, **kw)
+        except ValueError as err:
+            raise ValueError(f"cannot convert layer {label!r} ({conv}) to {method!r}: {err}") from err
+        if not name:
+            return twin
+        parent, _, child = name.rpartition(".")
+        setattr(module.get_submodule(parent), child, twin)
+    return module

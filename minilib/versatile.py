@@ -1,0 +1,411 @@
+"""Versatile filters (Wang et al., NeurIPS 2018): one stored primary filter, several secondary filters.
+
+Symbols as in the paper: a primary filter f is d x d x c; it yields s = ceil(d/2) *spatial*
+secondaries f_i = M_i ∘ f, where the 0/1 mask M_i keeps the centred (d - 2i + 2)^2 window
+(Eq. 2, i = 1..s; in code i = 0..s-1 and the window is d - 2i). The layer stacks their
+responses (Eq. 3). The *channel* variant (Eq. 8) also applies each filter to n = delta/g + 1
+windows of ĉ = c - delta input channels, the window sliding by the channel stride g.
+
+A layer with P primary filters therefore has s*n*P output channels, ordered
+
+    o = (i*n + j)*P + p     (spatial secondary i, channel window j, primary p),
+
+as in the released code. ``combine="sum"`` is the naive Eq. 4: the s secondaries are summed
+into one map, which equals ONE convolution with the fixed mask sum_i M_i (Eq. 5); outputs
+o = j*P + p.
+
+Two channel modes:
+
+* ``"paper"`` (Fig. 2): the primary has all c channels, weight (P, c, d, d); secondary j uses
+  the primary's channels [j*g, j*g + ĉ) on the same input channels.
+* ``"official"`` (the released ``VConv2d``): weight (P, ĉ, d, d); the same ĉ stored channels
+  are applied to every input window x[:, j*g : j*g + ĉ].
+
+Two implementations of one function:
+
+* :func:`versatile_conv2d_forward` / :func:`versatile_conv2d_backward` do the work Proposition 1
+  counts: secondary i is a convolution with the *cropped* (d-2i) x (d-2i) kernel on the input
+  cropped by i on each side (padding p - i, which may be negative), so its multiplications
+  fall with (d - 2i)^2. The input is unfolded channels-last once per secondary (reusing the
+  helpers of :mod:`minilib.fastconv`), and the backward pass accumulates every secondary's
+  gradient into its window of the primary.
+* :func:`versatile_conv2d_forward_reference` builds the explicit masked sub-filters
+  (:func:`dense_weight`) and runs one plain convolution; slow and obviously correct.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from . import checks
+from .conv import conv2d_backward, conv2d_forward
+from .fastconv import _batch_chunks, _channels_last, _fold, _MIN_RUN, _unfold, _zero_pad
+from .im2col import window_geometry
+from .layers import Module, _uniform
+
+COMBINE_MODES = ("concat", "sum")
+CHANNEL_MODES = ("paper", "official")
+
+VersatileShape = namedtuple("VersatileShape", "d s n c_hat primaries weight_shape")
+VersatileShape.__doc__ = """Sizes of a versatile layer: kernel d, s = ceil(d/2) spatial secondaries,
+n = delta/g + 1 channel windows of ĉ = c - delta channels, P primary filters and the stored weight shape."""
+
+
+def square_kernel(kernel_size, name="kernel_size") -> int:
+    """d for an int d or a pair (d, d); versatile filters are square (Eq. 2)."""
+    kh, kw = checks.positive_pair(kernel_size, name)
+    if kh != kw:
+        raise ValueError(f"{name}={kernel_size!r} must be square: versatile filters crop centred d x d windows (Eq. 2)")
+    return kh
+
+
+def num_secondaries(kernel_size) -> int:
+    """s = ceil(d/2): how many centred windows a d x d filter has (Eq. 2)."""
+    return (square_kernel(kernel_size) + 1) // 2
+
+
+def secondary_masks(kernel_size) -> np.ndarray:
+    """The masks M_1..M_s of Eq. 2 as a 0/1 array of shape (s, d, d).
+
+    Secondary i (0-based) keeps the centred window [i, d-i) x [i, d-i), of size d - 2i
+    (the paper's (d - 2i + 2) with 1-based i): a 5x5 filter gives 5x5, 3x3, 1x1 windows,
+    a 4x4 filter 4x4 and 2x2.
+    """
+    d = square_kernel(kernel_size)
+    s = (d + 1) // 2
+    masks = np.zeros((s, d, d))
+    for i in range(s):
+        masks[i, i:d - i, i:d - i] = 1.0
+    return masks
+
+
+def versatile_shape(in_channels, out_channels, kernel_size, delta=0, g=1, combine="concat", channel_mode="paper"):
+    """Validate a versatile configuration and return its :data:`VersatileShape`.
+
+    out_channels = s*n*P for ``combine="concat"`` (Eq. 3 and 8) and n*P for ``"sum"`` (Eq. 4),
+    with s = ceil(d/2), n = delta/g + 1 and ĉ = in_channels - delta.
+    """
+    c = checks.positive_int(in_channels, "in_channels")
+    out_channels = checks.positive_int(out_channels, "out_channels")
+    d = square_kernel(kernel_size)
+    delta = checks.non_negative_int(delta, "delta")
+    g = checks.positive_int(g, "g")
+    checks.one_of(combine, "combine", COMBINE_MODES)
+    checks.one_of(channel_mode, "channel_mode", CHANNEL_MODES)
+    if delta >= c:
+        raise ValueError(f"delta={delta} must be smaller than in_channels={c}: "
+                         f"each channel window keeps ĉ = in_channels - delta >= 1 channels (Eq. 8)")
+    if delta % g:
+        raise ValueError(f"delta={delta} must be divisible by g={g} so that n = delta/g + 1 is an integer (Eq. 8)")
+    s, n = (d + 1) // 2, delta // g + 1
+    per_primary = s * n if combine == "concat" else n
+    if out_channels % per_primary:
+        rule = f"s*n={per_primary}" if combine == "concat" else f"n={per_primary}"
+        raise ValueError(f"out_channels={out_channels} must be divisible by {rule} for kernel_size={d} (s={s}), "
+                         f"delta={delta}, g={g} (n={n}), combine={combine!r}")
+    primaries, c_hat = out_channels // per_primary, c - delta
+    stored = c if channel_mode == "paper" else c_hat
+    return VersatileShape(d, s, n, c_hat, primaries, (primaries, stored, d, d))
+
+
+def _secondaries(shape, g, combine, channel_mode):
+    """Yield (i, j, output block, input channels, weight channels) for every secondary filter."""
+    d, s, n, c_hat, p, _ = shape
+    for i in range(s):
+        for j in range(n):
+            block = (i * n + j) * p if combine == "concat" else j * p
+            inputs = slice(j * g, j * g + c_hat)
+            stored = inputs if channel_mode == "paper" else slice(0, c_hat)
+            yield i, j, slice(block, block + p), inputs, stored
+
+
+def channel_windows(in_channels, delta=0, g=1, channel_mode="paper"):
+    """For each channel window j (Eq. 8): (input channels read, stored filter channels used), as ranges.
+
+    Window j reads input channels [j*g, j*g + ĉ). In ``"paper"`` mode it uses the primary's
+    channels at the same positions; in ``"official"`` mode the ĉ stored channels [0, ĉ).
+    """
+    n = checks.non_negative_int(delta, "delta") // checks.positive_int(g, "g") + 1
+    shape = versatile_shape(in_channels, n, 1, delta, g, "sum", channel_mode)  # validates; 1x1 keeps s = 1
+    return [(range(inputs.start, inputs.stop), range(stored.start, stored.stop))
+            for _, _, _, inputs, stored in _secondaries(shape, g, "sum", channel_mode)]
+
+
+def released_bias_slices(out_channels, kernel_size, delta=0, g=1):
+    """The bias entries the released ``VConv2d`` adds to each secondary, next to the correct ones.
+
+    The released forward loops over the channel offset ``start`` = 0, g, 2g, ... (not over the
+    window index j) and takes ``bias[int(F*(i*n + start)/(s*n)) : int(F*(i*n + start + 1)/(s*n))]``
+    with F = out_channels. That is block (i*n + j) only when g = 1; for g > 1 the slices overlap,
+    skip blocks or run past the end (an empty slice, which ``F.conv2d`` rejects).
+    Returns a list of (i, j, released range, correct range).
+    """
+    d = square_kernel(kernel_size)
+    s, n = (d + 1) // 2, delta // g + 1
+    rows = []
+    for i in range(s):
+        for j in range(n):
+            start = j * g
+            lo = int(out_channels * (i * n + start) / (s * n))
+            hi = int(out_channels * (i * n + start + 1) / (s * n))
+            p = out_channels // (s * n)
+            rows.append((i, j, range(lo, min(hi, out_channels)), range((i * n + j) * p, (i * n + j + 1) * p)))
+    return rows
+
+
+def _check_weight(weight, in_channels, delta, g, combine, channel_mode):
+    """The VersatileShape a weight of shape (P, c or ĉ, d, d) implies; it must be consistent."""
+    checks.array(weight, "weight", 4, "(P, in_channels or ĉ, d, d)")
+    p, _, kh, kw = weight.shape
+    if kh != kw:
+        raise ValueError(f"weight has shape {weight.shape}: its kernel must be square (d x d), got {kh} x {kw}")
+    s, n = (kh + 1) // 2, (delta // g + 1 if g > 0 else 1)
+    out_channels = p * (s * n if combine == "concat" else n)
+    shape = versatile_shape(in_channels, out_channels, weight.shape[2:], delta, g, combine, channel_mode)
+    if weight.shape != shape.weight_shape:
+        raise ValueError(f"weight has shape {weight.shape}, expected {shape.weight_shape} for in_channels={in_channels}, "
+                         f"delta={delta}, channel_mode={channel_mode!r}")
+    return shape, out_channels
+
+
+def expand_bias(bias, out_channels):
+    """The per-output bias: ``bias`` itself (out_channels,), or a shared (P,) bias repeated for every secondary.
+
+    Output o belongs to primary o mod P, so a shared bias (Versatile-Model 3, b_1 = ... = b_s)
+    is ``bias[o % P]``.
+    """
+    if bias is None or bias.shape[0] == out_channels:
+        return bias
+    return np.tile(bias, out_channels // bias.shape[0])
+
+
+def _check_bias(bias, out_channels, primaries):
+    if bias is None:
+        return
+    checks.array(bias, "bias", 1, "(out_channels,) or (P,)")
+    if bias.shape[0] not in (out_channels, primaries):
+        raise ValueError(f"bias has shape {bias.shape}; it must be ({out_channels},) (one per output channel) "
+                         f"or ({primaries},) (shared by the secondaries of each primary filter)")
+
+
+def _reduce_bias_grad(dbias_full, bias):
+    """Gradient of a shared bias: the sum over the outputs that use it (the transpose of :func:`expand_bias`)."""
+    if bias is None:
+        return None
+    return dbias_full if bias.shape == dbias_full.shape else dbias_full.reshape(-1, bias.shape[0]).sum(axis=0)
+
+
+def dense_weight(weight, in_channels, delta=0, g=1, combine="concat", channel_mode="paper"):
+    """The explicit secondary filters as one ordinary weight (out_channels, in_channels, d, d).
+
+    Row o = (i*n + j)*P + p is M_i ∘ f_p placed on input channels [j*g, j*g + ĉ) and zero
+    elsewhere (Eq. 2, 3 and 8). With ``combine="sum"`` the rows of one channel window are
+    added, so row j*P + p is (sum_i M_i) ∘ f_p: Eq. 4 is one convolution with a fixed mask (Eq. 5).
+    """
+    shape, out_channels = _check_weight(weight, in_channels, delta, g, combine, channel_mode)
+    masks = secondary_masks(shape.d).astype(weight.dtype)
+    dense = np.zeros((out_channels, in_channels, shape.d, shape.d), dtype=weight.dtype)
+    for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode):
+        dense[block, inputs] += masks[i] * weight[:, stored]
+    return dense
+
+
+def _dense_weight_adjoint(ddense, weight_shape, shape, g, combine, channel_mode):
+    """Gradient w.r.t. the primaries from the gradient w.r.t. :func:`dense_weight` (its transpose)."""
+    masks = secondary_masks(shape.d).astype(ddense.dtype)
+    dweight = np.zeros(weight_shape, dtype=ddense.dtype)
+    for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode):
+        dweight[:, stored] += masks[i] * ddense[block, inputs]
+    return dweight
+
+
+def versatile_conv2d_forward_reference(x, weight, bias=None, stride=1, padding=0, delta=0, g=1,
+                                       combine="concat", channel_mode="paper"):
+    """Reference forward: one plain convolution with :func:`dense_weight` (shapes as :func:`versatile_conv2d_forward`)."""
+    checks.array(x, "x", 4, "(N, C, H, W)")
+    shape, out_channels = _check_weight(weight, x.shape[1], delta, g, combine, channel_mode)
+    _check_bias(bias, out_channels, shape.primaries)
+    dense = dense_weight(weight, x.shape[1], delta, g, combine, channel_mode)
+    out, conv_cache = conv2d_forward(x, dense, expand_bias(bias, out_channels), stride, padding)
+    return out, (conv_cache, weight.shape, bias, shape, (g, combine, channel_mode))
+
+
+def versatile_conv2d_backward_reference(dout, cache):
+    """Gradients of :func:`versatile_conv2d_forward_reference` -> (dx, dweight, dbias)."""
+    conv_cache, weight_shape, bias, shape, (g, combine, channel_mode) = cache
+    dx, ddense, dbias_full = conv2d_backward(dout, conv_cache)
+    dweight = _dense_weight_adjoint(ddense, weight_shape, shape, g, combine, channel_mode)
+    return dx, dweight, _reduce_bias_grad(dbias_full, bias)
+
+
+def _weight_rows(weight, i, stored, d):
+    """Secondary i's cropped kernel as rows ((a, b, c), P) matching the channels-last unfold."""
+    w = weight[:, stored, i:d - i, i:d - i]
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(-1, weight.shape[0])
+
+
+def versatile_conv2d_forward(x, weight, bias=None, stride=1, padding=0, delta=0, g=1,
+                             combine="concat", channel_mode="paper"):
+    """Versatile convolution, computed as Proposition 1 counts it.
+
+    Shapes: x (N, c, H, W); weight (P, c, d, d) (``channel_mode="paper"``) or (P, ĉ, d, d)
+    (``"official"``); bias (out_channels,), (P,) for a shared bias, or None
+    -> out (N, out_channels, OH, OW) with out_channels = s*n*P (concat) or n*P (sum) and
+    OH = floor((H + 2*padding - d) / stride) + 1, the same for every secondary.
+
+    Secondary i is the cropped (d-2i) x (d-2i) kernel applied to the padded input cropped by
+    i on each side; its rows (B*OH*OW, (d-2i)^2 ĉ) come from one channels-last unfold.
+    Returns ``(out, cache)``.
+    """
+    checks.array(x, "x", 4, "(N, C, H, W)")
+    shape, out_channels = _check_weight(weight, x.shape[1], delta, g, combine, channel_mode)
+    _check_bias(bias, out_channels, shape.primaries)
+    geometry = window_geometry(x.shape, (shape.d, shape.d), stride, padding)
+    _, stride, padding, _, (oh, ow) = geometry
+    dtype = np.result_type(x.dtype, weight.dtype)
+    weight = weight.astype(dtype, copy=False)
+    plan = [(i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))
+            for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode)]
+    x_cl = _channels_last(x.astype(dtype, copy=False))
+    n_images, p = x.shape[0], shape.primaries
+    out = (np.empty if combine == "concat" else np.zeros)((n_images, out_channels, oh, ow), dtype=dtype)
+    row_bytes = shape.d * shape.d * x.shape[1] * np.dtype(dtype).itemsize
+    for chunk in _batch_chunks(n_images, oh * ow * row_bytes):
+        x_pad = _zero_pad(x_cl[chunk], padding)
+        for i, block, inputs, _, w_rows in plan:
+            k = shape.d - 2 * i
+            rows = _unfold(x_pad[:, i:, i:, inputs], (k, k), stride, (1, 1), (oh, ow))   # (B*OH*OW, k*k*ĉ)
+            product = (rows @ w_rows).reshape(-1, oh * ow, p).transpose(0, 2, 1)        # (B, P, OH*OW)
+            target = out[chunk, block].reshape(-1, p, oh * ow)
+            if combine == "concat":
+                np.copyto(target, product)
+            else:
+                target += product                                                       # Eq. 4
+    if bias is not None:
+        out += expand_bias(bias.astype(dtype, copy=False), out_channels)[:, None, None]
+    return out, (x_cl, weight, bias, shape, plan, geometry)
+
+
+def versatile_conv2d_backward(dout, cache):
+    """Gradients of :func:`versatile_conv2d_forward` -> (dx, dweight, dbias) (dbias None without bias).
+
+    For each secondary (i, j) with cropped rows X_ij and output block dY_ij (B*OH*OW, P):
+    dW_ij = X_ij^T dY_ij is added into the primary's window [:, channels, i:d-i, i:d-i], and
+    dX_ij = dY_ij W_ij^T is folded back into the same cropped region of the padded input
+    gradient, so every secondary adds to the primary it came from.
+    """
+    x_cl, weight, bias, shape, plan, geometry = cache
+    _, stride, (ph, pw), _, (oh, ow) = geometry
+    n_images, h, w, c = x_cl.shape
+    out_channels = max(block.stop for _, block, *_ in plan)
+    checks.upstream_gradient(dout, (n_images, out_channels, oh, ow))
+    dtype = np.result_type(dout.dtype, x_cl.dtype)
+    p, d = shape.primaries, shape.d
+    dw_rows = [np.zeros(w_rows.shape, dtype=dtype) for *_, w_rows in plan]
+    dx = np.empty((n_images, c, h, w), dtype=dtype)
+    row_bytes = d * d * c * np.dtype(dtype).itemsize
+    for chunk in _batch_chunks(n_images, oh * ow * row_bytes):
+        x_pad = _zero_pad(x_cl[chunk].astype(dtype, copy=False), (ph, pw))
+        dx_pad = np.zeros(x_pad.shape, dtype=dtype)
+        for (i, block, inputs, _, w_rows), dw in zip(plan, dw_rows):
+            k = d - 2 * i
+            dy = np.ascontiguousarray(dout[chunk, block].transpose(0, 2, 3, 1), dtype=dtype).reshape(-1, p)
+            x_view = x_pad[:, i:, i:, inputs]
+            rows = _unfold(x_view, (k, k), stride, (1, 1), (oh, ow))        # unfolded again, as in fastconv
+            dw += rows.T @ dy
+            w_rows = w_rows.astype(dtype, copy=False)
+            # Same row layout as _unfold produced (transposed for few channels) so _fold can read it.
+            drows = dy @ w_rows.T if k * x_view.shape[3] >= _MIN_RUN else (w_rows @ dy.T).T
+            _fold(drows, x_view.shape, (k, k), stride, (1, 1), (oh, ow), out=dx_pad[:, i:, i:, inputs])
+        dx[chunk] = dx_pad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+    dweight = np.zeros(weight.shape, dtype=dtype)
+    for (i, _, _, stored, _), dw in zip(plan, dw_rows):
+        k = d - 2 * i
+        dweight[:, stored, i:d - i, i:d - i] += dw.reshape(k, k, -1, p).transpose(3, 2, 0, 1)
+    dbias = None if bias is None else _reduce_bias_grad(dout.sum(axis=(0, 2, 3), dtype=dtype), bias)
+    return dx, dweight, dbias
+
+
+def versatile_cost(layer, out_hw) -> dict:
+    """Storage and multiplications of a versatile layer for one sample (Proposition 1, Eq. 6-7).
+
+    ``layer`` is a :class:`VersatileConv2d` or its torch twin (the same attributes), ``out_hw``
+    its output size (OH, OW). Multiplications count only the nonzero taps of each secondary on
+    its ĉ channels: sum_i (d - 2i)^2 * ĉ * n * P * OH*OW for ``combine="concat"``; for ``"sum"``
+    the secondaries collapse into one filter with d^2 taps (Eq. 5), as the paper counts Versatile-Model 1.
+    Returns ``conv_weights`` (stored filter weights), ``mask_bits`` (0), ``params`` (weights + biases), ``flops``.
+    """
+    shape = versatile_shape(layer.in_channels, layer.out_channels, layer.kernel_size, layer.delta, layer.g,
+                            layer.combine, layer.channel_mode)
+    d, s, n, c_hat, p, weight_shape = shape
+    taps = d * d if layer.combine == "sum" else sum((d - 2 * i) ** 2 for i in range(s))
+    weights = int(np.prod(weight_shape))
+    biases = 0 if layer.bias is None else (p if layer.shared_bias else layer.out_channels)
+    return {"conv_weights": weights, "mask_bits": 0, "params": weights + biases,
+            "flops": taps * c_hat * n * p * int(out_hw[0]) * int(out_hw[1])}
+
+
+class VersatileConv2d(Module):
+    """Spatial (Eq. 3) and channel (Eq. 8) versatile convolution; a drop-in for :class:`minilib.layers.Conv2d`.
+
+    ``out_channels`` counts OUTPUT channels; the layer stores P = out_channels / (s*n) primary
+    filters (out_channels / n with ``combine="sum"``), s = ceil(d/2), n = delta/g + 1.
+    Params: ``weight`` (P, in_channels, d, d) (``channel_mode="paper"``) or (P, ĉ, d, d)
+    (``"official"``), and ``bias``: one per output channel, or with ``shared_bias=True`` one per
+    primary filter, shared by all of its secondaries (Versatile-Model 3). The PyTorch twin
+    ``minilib.torch.VersatileConv2d`` takes the same arguments and names its parameters alike.
+    Initialised like ``torch.nn.Conv2d``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = weight.shape[1]*d*d.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, delta=0, g=1,
+                 shared_bias=False, combine="concat", channel_mode="paper", rng=None):
+        super().__init__()
+        shape = versatile_shape(in_channels, out_channels, kernel_size, delta, g, combine, channel_mode)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, shape.d
+        self.stride = checks.positive_pair(stride, "stride")
+        self.padding = checks.non_negative_pair(padding, "padding")
+        self.delta, self.g, self.combine, self.channel_mode = delta, g, combine, channel_mode
+        self.shared_bias = bool(shared_bias)
+        self.s, self.n, self.c_hat, self.primaries = shape.s, shape.n, shape.c_hat, shape.primaries
+        rng = np.random.default_rng() if rng is None else rng
+        bound = 1.0 / np.sqrt(shape.weight_shape[1] * shape.d * shape.d)
+        params = {"weight": _uniform(rng, bound, shape.weight_shape)}
+        if bias:
+            params["bias"] = _uniform(rng, bound, (shape.primaries if shared_bias else out_channels,))
+        self._init_params(params)
+
+    @property
+    def weight(self):
+        return self.params["weight"]
+
+    @property
+    def bias(self):
+        return self.params.get("bias")
+
+    def _options(self):
+        return dict(stride=self.stride, padding=self.padding, delta=self.delta, g=self.g,
+                    combine=self.combine, channel_mode=self.channel_mode)
+
+    def forward(self, x):
+        checks.array(x, "x", 4, "(N, C, H, W)")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
+        out, self._cache = versatile_conv2d_forward(x, self.weight, self.bias, **self._options())
+        return out
+
+    def backward(self, dout):
+        dx, self.grads["weight"], dbias = versatile_conv2d_backward(dout, self._require_cache())
+        if dbias is not None:
+            self.grads["bias"] = dbias
+        return dx
+
+    def cost(self, in_shape, out_shape) -> dict:
+        """Per-sample storage and multiplications (see :func:`versatile_cost`)."""
+        return versatile_cost(self, out_shape[-2:])
+
+    def __repr__(self):
+        return (f"VersatileConv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}, delta={self.delta}, "
+                f"g={self.g}, shared_bias={self.shared_bias}, combine={self.combine!r}, "
+                f"channel_mode={self.channel_mode!r}; P={self.primaries}, s={self.s}, n={self.n})")

@@ -1,25 +1,183 @@
-"""Small reference networks built from minilib layers."""
+"""LeNet for MNIST and its efficient-filter variants, each described as data.
+
+The baseline is MatConvNet's ``cnn_mnist_init`` LeNet, the network of Wang et al. (NeurIPS 2018,
+Sec. 3.1): conv 5x5x1x20 - maxpool 2 - conv 5x5x20x50 - maxpool 2 - conv 4x4x50x500 - ReLU -
+conv 1x1x500x10, with no ReLU after the first two convolutions. A 28x28 input becomes
+24 -> 12 -> 8 -> 4 -> 1, so the last layer's 10 maps of size 1x1 are the logits.
+
+A variant is a spec: a list of ``(kind, kwargs)`` layers (:data:`VARIANTS`). Convolution
+layers take their input width from the layer before; :data:`CLASSES` stands for
+``num_classes``. :func:`build` turns a spec into a minilib ``Sequential``;
+``minilib.torch.models.build`` turns the same spec into a ``torch.nn.Sequential`` with the
+same layer names, parameter names and, for the same ``rng``, the same initial weights.
+
+The printed rows of the paper's Tables 2 and 3 are in :data:`PAPER_TABLE2` and
+:data:`PAPER_TABLE3`, keyed by variant name, to compare with
+:func:`minilib.accounting.summarize`. Baseline, Versatile-Model 1-3 and v2-Model 1 follow from
+the printed architecture exactly; v2-Model 2 and 3 do not, and :func:`search_v2` lists the
+networks near their printed numbers (the comments in :data:`VARIANTS` say which we chose).
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-from .im2col import conv_output_size
-from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from .accounting import paper_number, summarize
+from .layers import Conv2d, Flatten, MaxPool2d, ReLU, Sequential
+from .versatile import VersatileConv2d
+
+CLASSES = "num_classes"     # placeholder in a spec: the classifier's width is lenet(num_classes=...)
 
 
-def lenet(rng=None, in_channels=1, image_size=28, channels=(20, 50), hidden=500, num_classes=10, kernel_size=5):
-    """LeNet as in Caffe's MNIST example (the model of the versatile-filters paper's MNIST table):
+def conv(out_channels, kernel_size, **kw):
+    return ("conv", {"out_channels": out_channels, "kernel_size": kernel_size, **kw})
 
-    conv5x5(in -> channels[0]) - ReLU - maxpool2 - conv5x5(-> channels[1]) - ReLU - maxpool2
-    - flatten - linear(-> hidden) - ReLU - linear(-> num_classes).
-    With the defaults: 20 and 50 filters, 28x28 input -> 24 -> 12 -> 8 -> 4, so 800 features.
-    """
+
+def versatile(out_channels, kernel_size, **kw):
+    """A :class:`~minilib.versatile.VersatileConv2d`; out_channels = s*n*P outputs from P primaries."""
+    return ("versatile", {"out_channels": out_channels, "kernel_size": kernel_size, **kw})
+
+
+MAXPOOL2 = ("maxpool", {"kernel_size": 2})
+RELU = ("relu", {})
+FLATTEN = ("flatten", {})
+
+
+def lenet_spec(conv1, conv2, conv3):
+    """MatConvNet's LeNet around three feature layers; the 1x1 classifier is an ordinary conv."""
+    return [conv1, MAXPOOL2, conv2, MAXPOOL2, conv3, RELU, conv(CLASSES, 1), FLATTEN]
+
+
+V3 = {"shared_bias": True}  # Versatile-Model 3: b_1 = ... = b_s, one bias per primary filter
+
+VARIANTS = {
+    # Table 2. 430,500 filter weights.
+    "baseline": lenet_spec(conv(20, 5), conv(50, 5), conv(500, 4)),
+    # Eq. 4: the s secondaries summed = one filter with the fixed mask sum_i M_i (Eq. 5); same widths
+    "versatile-1": lenet_spec(*(versatile(w, d, combine="sum") for w, d in ((20, 5), (50, 5), (500, 4)))),
+    # Eq. 3: P = 7, 17, 250 primaries -> s*P = 21, 51, 500 outputs (s = 3, 3, 2); separate biases b_1..b_s
+    "versatile-2": lenet_spec(versatile(21, 5), versatile(51, 5), versatile(500, 4)),
+    "versatile-3": lenet_spec(versatile(21, 5, **V3), versatile(51, 5, **V3), versatile(500, 4, **V3)),
+    # Table 3 (Eq. 8 in layers 2 and 3 only; built on Versatile-Model 3, so biases are shared).
+    # v2-Model 1, c - ĉ = 1, g = 1, n = 2: 9 primaries (5x5x21x9, as the paper says) -> 3*2*9 = 54
+    # outputs; 125 primaries -> 2*2*125 = 500.
+    "versatile-v2-1": lenet_spec(versatile(21, 5, **V3), versatile(54, 5, delta=1, g=1, **V3),
+                                 versatile(500, 4, delta=1, g=1, **V3)),
+    # v2-Model 2: the paper prints c - ĉ = 1, g = 2, which gives n = 1/2 + 1, not an integer.
+    # We use c - ĉ = 2, g = 2 (n = 2): the same primaries as v2-Model 1, so exactly the printed
+    # weights and memory (117,900, 460.5KB); the FLOPs drop with ĉ to 1,172,200 ("11.72×10^5",
+    # printed "11.17×10^5"). Reading g = 2 as the released code's loop does (window offsets 0, g, ...
+    # up to c - ĉ = 1: one window, n = 1) reuses nothing and keeps Versatile-Model 3's 218,100
+    # weights. See search_v2.
+    "versatile-v2-2": lenet_spec(versatile(21, 5, **V3), versatile(54, 5, delta=2, g=2, **V3),
+                                 versatile(500, 4, delta=2, g=2, **V3)),
+    # v2-Model 3: c - ĉ = 2, g = 1 as printed, n = 3; 6 primaries -> 3*3*6 = 54 outputs. search_v2's
+    # nearest candidate to the printed row has 82 primaries -> 2*3*82 = 492 outputs: 79,093 weights
+    # ("0.79×10^5" as printed), 309.0KB (printed 309.1KB), 1,167,960 FLOPs (printed 12.12×10^5).
+    # The rule P = ceil(width / (s*n)) of the other rows would give 84 -> 504 (80,941 weights). No
+    # candidate reaches the printed FLOPs: with the widths kept, multiplications fall with ĉ, so a
+    # network smaller than v2-Model 1 cannot cost nearly as much (1,217,520).
+    "versatile-v2-3": lenet_spec(versatile(21, 5, **V3), versatile(54, 5, delta=2, g=1, **V3),
+                                 versatile(492, 4, delta=2, g=1, **V3)),
+}
+
+_ROW2 = lambda w, m, f, a: {"weights": w, "memory": m, "flops": f, "accuracy": a}  # noqa: E731
+PAPER_TABLE2 = {            # Wang et al. 2018, Table 2, as printed
+    "baseline": _ROW2("4.3×10^5", "1681.6KB", "22.93×10^5", "99.20%"),
+    "versatile-1": _ROW2("4.3×10^5", "1681.6KB", "22.93×10^5", "99.20%"),
+    "versatile-2": _ROW2("2.2×10^5", "852.0KB", "12.00×10^5", "99.15%"),
+    "versatile-3": _ROW2("2.2×10^5", "852.0KB", "12.00×10^5", "99.22%"),
+}
+PAPER_TABLE3 = {            # Table 3, as printed; delta = c - ĉ
+    "baseline": {"delta": None, "g": None, **PAPER_TABLE2["baseline"]},
+    "versatile-v2-1": {"delta": 1, "g": 1, **_ROW2("1.18×10^5", "460.5KB", "12.17×10^5", "99.18%")},
+    "versatile-v2-2": {"delta": 1, "g": 2, **_ROW2("1.18×10^5", "460.5KB", "11.17×10^5", "99.15%")},
+    "versatile-v2-3": {"delta": 2, "g": 1, **_ROW2("0.79×10^5", "309.1KB", "12.12×10^5", "99.07%")},
+}
+
+LAYERS = {                  # kind -> factory(in_channels, rng, **kwargs); a new method adds one line
+    "conv": lambda c, rng, **kw: Conv2d(c, rng=rng, **kw),
+    "versatile": lambda c, rng, **kw: VersatileConv2d(c, rng=rng, **kw),
+    "maxpool": lambda c, rng, **kw: MaxPool2d(**kw),
+    "relu": lambda c, rng: ReLU(),
+    "flatten": lambda c, rng: Flatten(),
+}
+
+
+def resolve(spec, in_channels=1, num_classes=10):
+    """Yield ``(kind, in_channels, kwargs)`` per layer: widths chained, :data:`CLASSES` replaced."""
+    channels = in_channels
+    for kind, kwargs in spec:
+        kwargs = {key: num_classes if value == CLASSES else value for key, value in kwargs.items()}
+        yield kind, channels, kwargs
+        channels = kwargs.get("out_channels", channels)
+
+
+def build(spec, in_channels=1, num_classes=10, rng=None) -> Sequential:
+    """A minilib ``Sequential`` from a spec; layers draw their initial weights from ``rng`` in order."""
     rng = np.random.default_rng() if rng is None else rng
-    size = conv_output_size(image_size, kernel_size) // 2
-    size = conv_output_size(size, kernel_size) // 2
-    c1, c2 = channels
-    return Sequential(
-        Conv2d(in_channels, c1, kernel_size, rng=rng), ReLU(), MaxPool2d(2),
-        Conv2d(c1, c2, kernel_size, rng=rng), ReLU(), MaxPool2d(2),
-        Flatten(), Linear(c2 * size * size, hidden, rng=rng), ReLU(), Linear(hidden, num_classes, rng=rng),
-    )
+    layers = []
+    for kind, channels, kwargs in resolve(spec, in_channels, num_classes):
+        if kind not in LAYERS:
+            raise ValueError(f"layer kind {kind!r} is not known; known kinds: {sorted(LAYERS)}")
+        layers.append(LAYERS[kind](channels, rng, **kwargs))
+    return Sequential(*layers)
+
+
+def lenet(name="baseline", backend="numpy", rng=None, *, in_channels=1, num_classes=10):
+    """The LeNet variant ``name`` (see :data:`VARIANTS`) as a minilib (``backend="numpy"``) or
+    PyTorch (``"torch"``) model mapping (N, in_channels, 28, 28) images to (N, num_classes) logits.
+
+    ``rng`` (a ``numpy.random.Generator``) draws the initial weights in both backends, so one
+    seed gives the same network in each. Both are float64; use ``.astype(np.float32)`` or
+    ``.float()`` to train faster.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a variant name (str), got {type(name).__name__}; "
+                        f"pass a generator as rng=..., e.g. lenet('baseline', rng=rng)")
+    if name not in VARIANTS:
+        raise ValueError(f"name={name!r} is not a LeNet variant; known variants: {', '.join(VARIANTS)}")
+    rng = np.random.default_rng() if rng is None else rng
+    if backend == "numpy":
+        return build(VARIANTS[name], in_channels, num_classes, rng)
+    if backend == "torch":
+        from .torch.models import build as build_torch     # torch only when asked for
+        return build_torch(VARIANTS[name], in_channels, num_classes, rng)
+    raise ValueError(f"backend={backend!r} must be 'numpy' or 'torch'")
+
+
+def search_v2(delta, g, target=None, width_tolerance=0.1):
+    """Channel-versatile LeNets (Eq. 8 with ``delta`` = c - ĉ and ``g`` in layers 2 and 3) near the paper's widths.
+
+    Layer 1 keeps Versatile-Model 3's 7 primaries (21 outputs). For layers 2 and 3 every primary
+    count P whose width s*n*P is within ``width_tolerance`` of 50 and 500 is built and costed
+    with :func:`minilib.accounting.summarize`. Each candidate is a dict: primaries, widths,
+    conv_weights, memory_kb, flops, ``ceil_rule`` (P = ceil(width / (s*n)), the rule behind
+    every row of Tables 2 and 3 that the architecture explains) and ``distance`` =
+    |log(memory / printed memory)| + |log(flops / printed flops)| to ``target`` (a printed row,
+    e.g. ``PAPER_TABLE3["versatile-v2-3"]``), by which the list is sorted.
+    """
+    if delta % g:
+        raise ValueError(f"delta={delta} must be divisible by g={g}: n = delta/g + 1 must be an integer (Eq. 8)")
+    n = delta // g + 1
+    options = {"delta": delta, "g": g, **V3}
+
+    def counts(width, s):
+        per = s * n
+        return [p for p in range(1, 2 * width // per + 2) if abs(per * p - width) <= width_tolerance * width]
+
+    candidates = []
+    for p2 in counts(50, 3):
+        for p3 in counts(500, 2):
+            spec = lenet_spec(versatile(21, 5, **V3), versatile(3 * n * p2, 5, **options),
+                              versatile(2 * n * p3, 4, **options))
+            summary = summarize(build(spec, rng=np.random.default_rng(0)), (1, 28, 28))
+            found = {"primaries": (7, p2, p3), "widths": (21, 3 * n * p2, 2 * n * p3),
+                     "conv_weights": summary.conv_weights, "memory_kb": summary.memory_kb, "flops": summary.flops,
+                     "ceil_rule": (p2, p3) == (math.ceil(50 / (3 * n)), math.ceil(500 / (2 * n)))}
+            if target is not None:
+                found["distance"] = (abs(math.log(summary.memory_kb / paper_number(target["memory"])))
+                                     + abs(math.log(summary.flops / paper_number(target["flops"]))))
+            candidates.append(found)
+    return sorted(candidates, key=lambda c: c.get("distance", 0.0))

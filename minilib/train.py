@@ -3,9 +3,10 @@
 From a terminal, ``fit`` shows a tqdm progress bar; inside a notebook it prints one line
 per epoch instead (progress bars clutter the rendered book).
 
-Command line (LeNet on MNIST or Fashion-MNIST, writes a JSON history with provenance)::
+Command line (a LeNet variant of ``minilib.models`` on MNIST or Fashion-MNIST, writes a JSON
+history with provenance)::
 
-    python -m minilib.train --dataset mnist --epochs 1 --out results/lenet_mnist.json
+    python -m minilib.train --dataset mnist --model versatile-3 --epochs 1 --out results/lenet_mnist.json
 """
 from __future__ import annotations
 
@@ -133,12 +134,13 @@ def main(argv=None):
     from .data import load_fashion_mnist, load_mnist
     from .data.transforms import images_to_nchw
     from .losses import softmax_cross_entropy
-    from .models import lenet
+    from .models import VARIANTS, lenet
     from .optim import SGD
     from .results import write_result
 
-    parser = argparse.ArgumentParser(prog="python -m minilib.train", description="Train LeNet with minilib.")
+    parser = argparse.ArgumentParser(prog="python -m minilib.train", description="Train a LeNet variant with minilib.")
     parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    parser.add_argument("--model", choices=list(VARIANTS), default="baseline", help="LeNet variant")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
@@ -154,7 +156,7 @@ def main(argv=None):
         x_train, y_train = x_train[:args.subset], y_train[:args.subset]
     x_train, x_test = images_to_nchw(x_train), images_to_nchw(x_test)
     rng = np.random.default_rng(args.seed)
-    model = lenet(rng).astype(np.float32)
+    model = lenet(args.model, rng=rng).astype(np.float32)
     optimizer = SGD(model, lr=args.lr, momentum=args.momentum)
     history = fit(model, softmax_cross_entropy, optimizer, x_train, y_train.astype(np.int64),
                   epochs=args.epochs, batch_size=args.batch_size, rng=rng,

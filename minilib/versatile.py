@@ -40,7 +40,7 @@ import numpy as np
 
 from . import checks
 from .conv import conv2d_backward, conv2d_forward
-from .fastconv import _batch_chunks, _channels_last, _fold, _MIN_RUN, _unfold, _zero_pad
+from .fastconv import _batch_chunks, _channels_last, _fold, _MIN_RUN, _unfold, _unfold_buffer, _zero_pad
 from .im2col import window_geometry
 from .layers import Module, _uniform
 
@@ -270,12 +270,14 @@ def versatile_conv2d_forward(x, weight, bias=None, stride=1, padding=0, delta=0,
     x_cl = _channels_last(x.astype(dtype, copy=False))
     n_images, p = x.shape[0], shape.primaries
     out = (np.empty if combine == "concat" else np.zeros)((n_images, out_channels, oh, ow), dtype=dtype)
-    row_bytes = shape.d * shape.d * x.shape[1] * np.dtype(dtype).itemsize
-    for chunk in _batch_chunks(n_images, oh * ow * row_bytes):
+    row_length = shape.d * shape.d * shape.c_hat                      # the largest secondary's rows
+    chunks = _batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
+    buffer = _unfold_buffer(chunks, oh * ow, row_length, dtype)         # reused by every secondary
+    for chunk in chunks:
         x_pad = _zero_pad(x_cl[chunk], padding)
         for i, block, inputs, _, w_rows in plan:
             k = shape.d - 2 * i
-            rows = _unfold(x_pad[:, i:, i:, inputs], (k, k), stride, (1, 1), (oh, ow))   # (B*OH*OW, k*k*ĉ)
+            rows = _unfold(x_pad[:, i:, i:, inputs], (k, k), stride, (1, 1), (oh, ow), buffer)  # (B*OH*OW, k*k*ĉ)
             product = (rows @ w_rows).reshape(-1, oh * ow, p).transpose(0, 2, 1)        # (B, P, OH*OW)
             target = out[chunk, block].reshape(-1, p, oh * ow)
             if combine == "concat":
@@ -304,15 +306,17 @@ def versatile_conv2d_backward(dout, cache):
     p, d = shape.primaries, shape.d
     dw_rows = [np.zeros(w_rows.shape, dtype=dtype) for *_, w_rows in plan]
     dx = np.empty((n_images, c, h, w), dtype=dtype)
-    row_bytes = d * d * c * np.dtype(dtype).itemsize
-    for chunk in _batch_chunks(n_images, oh * ow * row_bytes):
+    row_length = d * d * shape.c_hat
+    chunks = _batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
+    buffer = _unfold_buffer(chunks, oh * ow, row_length, dtype)
+    for chunk in chunks:
         x_pad = _zero_pad(x_cl[chunk].astype(dtype, copy=False), (ph, pw))
         dx_pad = np.zeros(x_pad.shape, dtype=dtype)
         for (i, block, inputs, _, w_rows), dw in zip(plan, dw_rows):
             k = d - 2 * i
             dy = np.ascontiguousarray(dout[chunk, block].transpose(0, 2, 3, 1), dtype=dtype).reshape(-1, p)
             x_view = x_pad[:, i:, i:, inputs]
-            rows = _unfold(x_view, (k, k), stride, (1, 1), (oh, ow))        # unfolded again, as in fastconv
+            rows = _unfold(x_view, (k, k), stride, (1, 1), (oh, ow), buffer)    # unfolded again, as in fastconv
             dw += rows.T @ dy
             w_rows = w_rows.astype(dtype, copy=False)
             # Same row layout as _unfold produced (transposed for few channels) so _fold can read it.

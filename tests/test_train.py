@@ -81,10 +81,10 @@ def test_minibatches_cover_every_index_once():
 
 
 def test_lenet_shapes_and_parameter_count():
-    model = lenet(np.random.default_rng(0))
+    model = lenet(rng=np.random.default_rng(0))
     out = model.forward(np.zeros((2, 1, 28, 28)))
     assert out.shape == (2, 10)
-    # Caffe LeNet: 520 + 25,050 + 400,500 + 5,010 parameters.
+    # MatConvNet LeNet: 520 + 25,050 + 400,500 + 5,010 parameters.
     assert model.num_parameters() == 431_080
 
 

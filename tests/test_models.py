@@ -1,0 +1,131 @@
+"""LeNet variants: every spec builds in both backends, same weights and outputs for one seed, paper's layer sizes."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from minilib.layers import Conv2d, Flatten, MaxPool2d, ReLU
+from minilib.models import PAPER_TABLE2, PAPER_TABLE3, VARIANTS, build, lenet, search_v2
+from minilib.versatile import VersatileConv2d
+
+from torch_helpers import assert_close, to_numpy, to_torch
+
+NAMES = list(VARIANTS)
+
+PARAMETERS = {              # filter weights + biases (shared: one per primary filter)
+    "baseline": 430_500 + 580,
+    "versatile-1": 430_500 + 580,
+    "versatile-2": 218_100 + 21 + 51 + 500 + 10,
+    "versatile-3": 218_100 + 7 + 17 + 250 + 10,
+    "versatile-v2-1": 117_900 + 7 + 9 + 125 + 10,
+    "versatile-v2-2": 117_900 + 7 + 9 + 125 + 10,
+    "versatile-v2-3": 79_093 + 7 + 6 + 82 + 10,
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_variant_builds_in_both_backends_with_the_same_outputs(name):
+    model = lenet(name, rng=np.random.default_rng(7))
+    twin = lenet(name, "torch", rng=np.random.default_rng(7))
+    x = np.random.default_rng(1).standard_normal((3, 1, 28, 28))
+    out = model.forward(x)
+    assert out.shape == (3, 10)
+    assert_close(out, twin(to_torch(x)), f"{name} forward")
+    assert model.num_parameters() == PARAMETERS[name] == sum(p.numel() for p in twin.parameters())
+    # the same names, shapes and values: both started from the same draws
+    torch_state = twin.state_dict()
+    assert set(model.state_dict()) == set(torch_state)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, to_numpy(torch_state[key]), err_msg=key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_variant_trains_like_the_numpy_one(name):
+    """One backward pass: input gradients agree, so the twins are the same function, not just the same output."""
+    model, twin = lenet(name, rng=np.random.default_rng(3)), lenet(name, "torch", rng=np.random.default_rng(3))
+    x = np.random.default_rng(4).standard_normal((2, 1, 28, 28))
+    x_t = to_torch(x, requires_grad=True)
+    dout = np.random.default_rng(5).standard_normal((2, 10))
+    model.forward(x)
+    dx = model.backward(dout)
+    twin(x_t).backward(to_torch(dout))
+    assert_close(dx, x_t.grad, f"{name} dx")
+
+
+def test_baseline_is_matconvnet_lenet_without_relu_after_the_first_two_convs():
+    model = lenet(rng=np.random.default_rng(0))
+    assert [type(layer) for layer in model] == [Conv2d, MaxPool2d, Conv2d, MaxPool2d, Conv2d, ReLU, Conv2d, Flatten]
+    assert [layer.params["weight"].shape for layer in model if isinstance(layer, Conv2d)] == [
+        (20, 1, 5, 5), (50, 20, 5, 5), (500, 50, 4, 4), (10, 500, 1, 1)]
+
+
+@pytest.mark.parametrize("name, primaries, delta, g, shared", [
+    ("versatile-1", (20, 50, 500), (0, 0, 0), (1, 1, 1), False),
+    ("versatile-2", (7, 17, 250), (0, 0, 0), (1, 1, 1), False),
+    ("versatile-3", (7, 17, 250), (0, 0, 0), (1, 1, 1), True),
+    ("versatile-v2-1", (7, 9, 125), (0, 1, 1), (1, 1, 1), True),
+    ("versatile-v2-2", (7, 9, 125), (0, 2, 2), (1, 2, 2), True),
+    ("versatile-v2-3", (7, 6, 82), (0, 2, 2), (1, 1, 1), True),
+])
+def test_versatile_layers_have_the_papers_sizes(name, primaries, delta, g, shared):
+    layers = [layer for layer in lenet(name, rng=np.random.default_rng(0)) if isinstance(layer, VersatileConv2d)]
+    assert tuple(layer.primaries for layer in layers) == primaries
+    assert tuple(layer.delta for layer in layers) == delta and tuple(layer.g for layer in layers) == g
+    assert all(layer.shared_bias == shared for layer in layers)
+    assert all(layer.combine == ("sum" if name == "versatile-1" else "concat") for layer in layers)
+
+
+def test_v2_model_1_second_layer_is_5x5x21x9_as_the_paper_says():
+    layer = lenet("versatile-v2-1", rng=np.random.default_rng(0))[2]
+    assert layer.params["weight"].shape == (9, 21, 5, 5) and layer.out_channels == 54
+
+
+def test_same_seed_same_model_and_different_seed_different_model():
+    a, b = lenet("versatile-3", rng=np.random.default_rng(0)), lenet("versatile-3", rng=np.random.default_rng(0))
+    c = lenet("versatile-3", rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a[0].params["weight"], b[0].params["weight"])
+    assert not np.array_equal(a[0].params["weight"], c[0].params["weight"])
+
+
+def test_in_channels_and_num_classes_options():
+    model = lenet("versatile-v2-1", rng=np.random.default_rng(0), in_channels=3, num_classes=7)
+    assert model.forward(np.zeros((2, 3, 28, 28))).shape == (2, 7)
+    twin = lenet("versatile-v2-1", "torch", rng=np.random.default_rng(0), in_channels=3, num_classes=7)
+    assert twin(torch.zeros(2, 3, 28, 28, dtype=torch.float64)).shape == (2, 7)
+
+
+def test_unknown_name_backend_and_old_call_style_are_rejected():
+    with pytest.raises(ValueError, match="known variants: baseline, versatile-1"):
+        lenet("lenet-5")
+    with pytest.raises(ValueError, match="backend='jax' must be 'numpy' or 'torch'"):
+        lenet("baseline", "jax")
+    with pytest.raises(TypeError, match="pass a generator as rng="):
+        lenet(np.random.default_rng(0))         # the former signature lenet(rng)
+    with pytest.raises(ValueError, match="layer kind 'dropblock' is not known"):
+        build([("dropblock", {})])
+
+
+def test_every_paper_row_names_a_variant():
+    assert set(PAPER_TABLE2) | set(PAPER_TABLE3) == set(VARIANTS)
+
+
+def test_search_v2_finds_the_chosen_architectures():
+    v2_2 = search_v2(2, 2, PAPER_TABLE3["versatile-v2-2"])
+    assert v2_2[0]["primaries"] == (7, 9, 125) and v2_2[0]["conv_weights"] == 117_900 and v2_2[0]["ceil_rule"]
+    v2_3 = search_v2(2, 1, PAPER_TABLE3["versatile-v2-3"])
+    assert v2_3[0]["primaries"] == (7, 6, 82) and v2_3[0]["widths"] == (21, 54, 492)
+    assert [c for c in v2_3 if c["ceil_rule"]][0]["primaries"] == (7, 6, 84)
+    # with c - ĉ = 1, g = 1 the search recovers v2-Model 1 (distance ~0: every printed number matches)
+    v2_1 = search_v2(1, 1, PAPER_TABLE3["versatile-v2-1"])
+    assert v2_1[0]["primaries"] == (7, 9, 125) and v2_1[0]["distance"] < 1e-3
+    with pytest.raises(ValueError, match="delta=1 must be divisible by g=2"):
+        search_v2(1, 2)
+
+
+def test_numpy_core_does_not_import_torch():
+    code = ("import sys, numpy as np; import minilib.models as m, minilib.accounting as a; "
+            "a.summarize(m.lenet('versatile-v2-1', rng=np.random.default_rng(0)), (1, 28, 28)); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -141,15 +141,16 @@ def released_bias_slices(out_channels, kernel_size, delta=0, g=1):
     skip blocks or run past the end (an empty slice, which ``F.conv2d`` rejects).
     Returns a list of (i, j, released range, correct range).
     """
-    d = square_kernel(kernel_size)
-    s, n = (d + 1) // 2, delta // g + 1
+    # the layer's own rules (a stand-in in_channels: the released slices do not depend on it)
+    shape = versatile_shape(delta + 1, out_channels, kernel_size, delta, g)
+    d, s, n = shape.d, shape.s, shape.n
     rows = []
     for i in range(s):
         for j in range(n):
             start = j * g
             lo = int(out_channels * (i * n + start) / (s * n))
             hi = int(out_channels * (i * n + start + 1) / (s * n))
-            p = out_channels // (s * n)
+            p = shape.primaries
             rows.append((i, j, range(lo, min(hi, out_channels)), range((i * n + j) * p, (i * n + j + 1) * p)))
     return rows
 

@@ -167,14 +167,16 @@ def show_im2col(x, kernel_size, stride=1, padding=0, dilation=1, columns=(0,), f
     return fig
 
 
-def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=8):
+def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=8, limits=None):
     """A small 2-D array drawn as square cells with every value written in it (e.g. a kernel,
-    a gradient on a tiny image, or how many windows read each pixel). Returns the axes."""
+    a gradient on a tiny image, or how many windows read each pixel). ``limits`` = (vmin, vmax)
+    fixes the colour scale (default: the array's own range). Returns the axes."""
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be a 2-D array, got shape {values.shape}")
     ax = _axes(ax, (0.45 * values.shape[1] + 1, 0.45 * values.shape[0] + 0.8))
-    norm = plt.Normalize(float(values.min()), float(values.max()) + 1e-12)
+    low, high = (float(values.min()), float(values.max())) if limits is None else limits
+    norm = plt.Normalize(low, high + 1e-12)
     ax.imshow(values, cmap=cmap, norm=norm, interpolation="nearest")
     for (r, c), value in np.ndenumerate(values):
         ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=fontsize,
@@ -226,14 +228,15 @@ def show_secondary_filters(primary, masks, fmt="{:.1f}"):
     """A d x d primary filter and its secondaries M_i ∘ f (Eq. 2), each window outlined in its colour."""
     primary, masks = np.asarray(primary), np.asarray(masks)
     d, s = primary.shape[0], len(masks)
+    limits = (-np.abs(primary).max(), np.abs(primary).max())     # one scale for all panels, 0 in the middle
     fig, axes = plt.subplots(1, s + 1, figsize=(2.3 * (s + 1), 2.6))
-    show_grid(primary, ax=axes[0], title="primary f", fmt=fmt, cmap="coolwarm")
+    show_grid(primary, ax=axes[0], title="primary f", fmt=fmt, cmap="coolwarm", limits=limits)
     for i in range(s):
         k = d - 2 * i
         colour = SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]
         _outline(axes[0], i, i, k, colour)
-        show_grid(masks[i] * primary, ax=axes[i + 1], title=f"$f_{i + 1} = M_{i + 1}\\circ f$  ({k}×{k})",
-                  fmt=fmt, cmap="coolwarm")
+        show_grid(masks[i] * primary + 0.0, ax=axes[i + 1], title=f"$f_{i + 1} = M_{i + 1}\\circ f$  ({k}×{k})",
+                  fmt=fmt, cmap="coolwarm", limits=limits)          # + 0.0: no "-0.0" in masked cells
         _outline(axes[i + 1], i, i, k, colour)
     fig.tight_layout()
     return fig
@@ -262,7 +265,8 @@ def show_spatial_versatile(image, primary, stride, y_standard, y_versatile):
         _outline(ax, i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
     ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=9)
     ax.axis("off")
-    show_grid(primary, ax=axes[1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=6)
+    show_grid(primary, ax=axes[1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=6,
+              limits=(-np.abs(primary).max(), np.abs(primary).max()))
     for i in range(s):
         _outline(axes[1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
     show_grid(y_standard, ax=axes[2], title="(c) standard: 1 map", fmt="{:.1f}", cmap="Greys")
@@ -281,7 +285,8 @@ def show_channel_windows(windows, in_channels, stored_channels, title=""):
     ``windows`` is a list of (input range, stored range), as :func:`minilib.versatile.channel_windows` returns.
     """
     n = len(windows)
-    fig, (ax_in, ax_w) = plt.subplots(1, 2, figsize=(1.2 + 0.45 * (in_channels + stored_channels) + 2, 0.5 * n + 1.4))
+    fig, (ax_in, ax_w) = plt.subplots(1, 2, figsize=(0.45 * (in_channels + stored_channels) + 2, 0.5 * n + 1.4),
+                                      gridspec_kw={"width_ratios": [in_channels, stored_channels]})  # equal cells
     for ax, width, key, label in ((ax_in, in_channels, 0, "input channel"), (ax_w, stored_channels, 1, "stored filter channel")):
         grid = np.full((n, width), np.nan)
         for j, window in enumerate(windows):

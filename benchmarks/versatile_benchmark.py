@@ -26,35 +26,27 @@ versatile forward's effective GFLOP/s (2 x Proposition-1 multiplications / time)
 percentage of this machine's sgemm measured in the same run: smaller, separate GEMMs run
 below the BLAS peak, which is why a time ratio can exceed the multiplication ratio.
 
-Timing reuses ``conv_benchmark``'s helpers: everything in ONE run, float32, NumPy/OpenBLAS and
-torch on the same number of threads, each variant timed in alternating blocks after a pause
-and an untimed call (see ``conv_benchmark.blocked_times``), best reported; on a shared
-machine only ratios measured side by side mean anything. Before anything is timed, each
-layer's NumPy versatile output and gradients are checked against the torch twin, and the
-NumPy standard convolution against torch (float32, loose tolerance); a mismatch exits with
-status 1. The targets are reported as measured, pass or fail; nothing is hard-coded.
+Timing uses the helpers ``conv_benchmark`` uses too (``bench_common``): everything in ONE run,
+float32, NumPy/OpenBLAS and torch on the same number of threads, each variant timed in
+alternating blocks after a pause and an untimed call (see ``bench_common.blocked_times``),
+best reported; on a shared machine only ratios measured side by side mean anything. Before
+anything is timed, each layer's NumPy versatile output and gradients are checked against the
+torch twin, and the NumPy standard convolution against torch (float32, loose tolerance); a
+mismatch exits with status 1. The targets are reported as measured, pass or fail; nothing is
+hard-coded.
 """
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
-import json
-import os
-import platform
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-BENCHMARKS = Path(__file__).resolve().parent
-ROOT = BENCHMARKS.parent
-for _path in (ROOT, BENCHMARKS):  # run as a script from anywhere: the working tree's minilib and conv_benchmark
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported rather than run: bench_common is beside it
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conv_benchmark import (blas_info, blocked_times, check_against_torch, cpu_model, git_state,  # noqa: E402
-                            load_average, measure_sgemm)
+from bench_common import (ROOT, blocked_times, check_against_torch, compare_with_torch, exit_on_mismatch,  # noqa: E402
+                          format_targets, run_benchmark, target)
 from minilib.fastconv import conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
 from minilib.versatile import (VersatileConv2d, versatile_conv2d_backward, versatile_conv2d_forward,  # noqa: E402
                                versatile_cost)
@@ -74,6 +66,14 @@ LAYERS = [
 FORWARD_RATIO_TARGET = 0.6
 FORWARD_RATIO_KERNEL = 5
 
+# What each side of a layer record times.
+IMPLEMENTATIONS = {
+    "numpy_standard": "minilib.fastconv.conv2d_forward_fast / conv2d_backward_fast",
+    "numpy_versatile": "minilib.versatile.versatile_conv2d_forward / versatile_conv2d_backward",
+    "torch_standard": "torch.nn.Conv2d",
+    "torch_versatile": "minilib.torch.VersatileConv2d",
+}
+
 
 # ----------------------------------------------------------------------------- correctness
 
@@ -88,18 +88,10 @@ def check_versatile_against_torch(x, weight, bias, dout, padding, twin, torch) -
     xt = torch.tensor(x, requires_grad=True)
     ref = twin(xt)
     ref.backward(torch.from_numpy(dout))
-    worst = 0.0
-    for name, mine, theirs in (("output", out, ref.detach().numpy()), ("dx", dx, xt.grad.numpy()),
+    return compare_with_torch((("output", out, ref.detach().numpy()), ("dx", dx, xt.grad.numpy()),
                                ("dweight", dweight, twin.weight.grad.numpy()),
-                               ("dbias", dbias, twin.bias.grad.numpy())):
-        if mine.dtype != np.float32:
-            raise AssertionError(f"NumPy versatile {name} has dtype {mine.dtype}, expected float32")
-        scale = float(np.abs(theirs).max()) or 1.0
-        # float32 sums of up to thousands of products: allow 1e-3 of the largest magnitude.
-        np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-3 * scale,
-                                   err_msg=f"NumPy versatile conv {name} does not match minilib.torch.VersatileConv2d")
-        worst = max(worst, float(np.abs(mine - theirs).max()) / scale)
-    return worst
+                               ("dbias", dbias, twin.bias.grad.numpy())),
+                              "versatile ", "minilib.torch.VersatileConv2d")
 
 
 # ----------------------------------------------------------------------------- one layer
@@ -188,25 +180,16 @@ def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
 
 
 def evaluate_targets(layers: list[dict]) -> list[dict]:
-    targets = []
-    for layer in layers:
-        if layer["kernel_size"] != FORWARD_RATIO_KERNEL:
-            continue
-        value = layer["numpy_ratio_forward"]
-        targets.append({"name": f"{layer['name']}: NumPy {FORWARD_RATIO_KERNEL}x{FORWARD_RATIO_KERNEL} "
-                                f"versatile/standard forward time ratio <= {FORWARD_RATIO_TARGET:g}",
-                        "layer": layer["name"], "metric": "numpy_ratio_forward", "comparison": "<=",
-                        "threshold": FORWARD_RATIO_TARGET, "value": value,
-                        "passed": bool(value <= FORWARD_RATIO_TARGET)})
-    return targets
+    return [target(f"{layer['name']}: NumPy {FORWARD_RATIO_KERNEL}x{FORWARD_RATIO_KERNEL} "
+                   f"versatile/standard forward time ratio <= {FORWARD_RATIO_TARGET:g}",
+                   layer, "numpy_ratio_forward", "<=", FORWARD_RATIO_TARGET)
+            for layer in layers if layer["kernel_size"] == FORWARD_RATIO_KERNEL]
 
 
 # ----------------------------------------------------------------------------- report
 
 def format_table(result: dict) -> str:
     lines = [
-        f"sgemm ({result['sgemm']['size']}^2 float32 matmul): {result['sgemm']['gflops']:.1f} GFLOP/s",
-        "",
         f"{'layer':<16} {'d':>2} {'mults x':>7} | {'std fwd':>8} {'vers fwd':>8} {'fwd x':>6} "
         f"{'std f+b':>8} {'vers f+b':>8} {'f+b x':>6} | {'vers GF/s':>9} {'%sgemm':>7} {'std %':>6}",
     ]
@@ -227,104 +210,14 @@ def format_table(result: dict) -> str:
                  "multiplications / standard;")
     lines.append(" GF/s = 2 x Proposition-1 multiplications / NumPy versatile forward time; '%sgemm' of it and "
                  "'std %' of the NumPy standard forward)")
-    lines.append("")
-    lines.append("targets:")
-    for target in result["targets"]:
-        lines.append(f"  [{'PASS' if target['passed'] else 'FAIL'}] {target['name']}: "
-                     f"measured {target['value']:.3f}")
+    lines += format_targets(result["targets"], 3)
     return "\n".join(lines)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per variant, best is reported (default 10; 1 with --quick)")
-    parser.add_argument("--batch", type=int, default=None, help="batch size N (default 128; 8 with --quick)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
-    parser.add_argument("--sgemm-size", type=int, default=2048, help="square matrix size for sgemm (default 2048)")
-    parser.add_argument("--pause", type=float, default=None,
-                        help="seconds to wait before each timed block, so the other library's worker threads "
-                             "go idle (default 0.5; 0.05 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run (batch 8, 1 repeat unless given): checks the pipeline, not the speed")
-    args = parser.parse_args(argv)
-    if args.repeats is None:
-        args.repeats = 1 if args.quick else 10
-    if args.batch is None:
-        args.batch = 8 if args.quick else 128
-    if args.pause is None:
-        args.pause = 0.05 if args.quick else 0.5
-    if args.pause < 0:
-        parser.error(f"--pause={args.pause} must be >= 0")
-    for name in ("repeats", "batch", "sgemm_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
-    return args
-
-
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    blas = blas_info()
-    torch.set_num_threads(blas["threads"])
-    print(f"NumPy {np.__version__} BLAS: {blas['internal_api']} {blas['version']} ({blas['architecture']}), "
-          f"threads {blas['threads']}; torch {torch.__version__} threads {torch.get_num_threads()}")
-    print(f"CPU: {cpu_model()}; batch {args.batch}, float32, best of {args.repeats} repeats"
-          f"{' (quick smoke run: numbers are not meaningful)' if args.quick else ''}")
-
-    git = git_state()
-    load_start = load_average()
-    print(f"load average at start (1/5/15 min): {load_start} on {os.cpu_count()} CPUs")
-    sgemm = measure_sgemm(args.sgemm_size, args.repeats)
-    rng = np.random.default_rng(0)
-    layers = []
-    for spec in LAYERS:
-        print(f"  timing {spec[0]} ...", file=sys.stderr, flush=True)
-        layers.append(bench_layer(spec, args.batch, args.repeats, args.pause, sgemm["gflops"], torch, rng))
-    targets = evaluate_targets(layers)
-
-    result = {
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]) if argv is None
-        else shlex.join(["versatile_benchmark.py", *argv]),
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "git": git,
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__},
-        "blas": blas,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_model": cpu_model(),
-        "dtype": "float32",
-        "batch": args.batch,
-        "repeats": args.repeats,
-        "quick": bool(args.quick),
-        "load_average_start": load_start,
-        "load_average_end": load_average(),
-        "timing": ("best of repeats; each variant timed in blocks (up to 3 rounds), each block after a "
-                   "pause and one untimed call; torch forward under no_grad"),
-        "pause_s": args.pause,
-        "implementations": {
-            "numpy_standard": "minilib.fastconv.conv2d_forward_fast / conv2d_backward_fast",
-            "numpy_versatile": "minilib.versatile.versatile_conv2d_forward / versatile_conv2d_backward",
-            "torch_standard": "torch.nn.Conv2d",
-            "torch_versatile": "minilib.torch.VersatileConv2d",
-        },
-        "sgemm": sgemm,
-        "layers": layers,
-        "targets": targets,
-        "all_targets_passed": all(t["passed"] for t in targets),
-    }
-    print()
-    print(format_table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
-    return 0
+    return run_benchmark("versatile_benchmark.py", __doc__, DEFAULT_OUT, LAYERS, bench_layer, evaluate_targets,
+                         format_table, argv, extra={"implementations": IMPLEMENTATIONS})
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except AssertionError as error:  # a wrong result must never be timed or reported as a speed
-        print(f"versatile_benchmark: NumPy result does not match torch:\n{error}", file=sys.stderr)
-        sys.exit(1)
+    exit_on_mismatch(main, "versatile_benchmark")

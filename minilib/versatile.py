@@ -143,14 +143,13 @@ def released_bias_slices(out_channels, kernel_size, delta=0, g=1):
     """
     # the layer's own rules (a stand-in in_channels: the released slices do not depend on it)
     shape = versatile_shape(delta + 1, out_channels, kernel_size, delta, g)
-    d, s, n = shape.d, shape.s, shape.n
+    s, n, p = shape.s, shape.n, shape.primaries
     rows = []
     for i in range(s):
         for j in range(n):
             start = j * g
             lo = int(out_channels * (i * n + start) / (s * n))
             hi = int(out_channels * (i * n + start + 1) / (s * n))
-            p = shape.primaries
             rows.append((i, j, range(lo, min(hi, out_channels)), range((i * n + j) * p, (i * n + j + 1) * p)))
     return rows
 
@@ -161,8 +160,8 @@ def _check_weight(weight, in_channels, delta, g, combine, channel_mode):
     p, _, kh, kw = weight.shape
     if kh != kw:
         raise ValueError(f"weight has shape {weight.shape}: its kernel must be square (d x d), got {kh} x {kw}")
-    s, n = (kh + 1) // 2, (delta // g + 1 if g > 0 else 1)
-    out_channels = p * (s * n if combine == "concat" else n)
+    n = checks.non_negative_int(delta, "delta") // checks.positive_int(g, "g") + 1
+    out_channels = p * ((kh + 1) // 2 * n if combine == "concat" else n)
     shape = versatile_shape(in_channels, out_channels, weight.shape[2:], delta, g, combine, channel_mode)
     if weight.shape != shape.weight_shape:
         raise ValueError(f"weight has shape {weight.shape}, expected {shape.weight_shape} for in_channels={in_channels}, "

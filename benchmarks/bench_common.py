@@ -35,12 +35,13 @@ if str(ROOT) not in sys.path:
 
 # ----------------------------------------------------------------------------- command line
 
-def parse_args(description: str, default_out: Path, argv=None):
+def parse_args(description: str, default_out: Path, argv=None, default_batch: int = 128):
     """The options every benchmark takes, with the --quick defaults filled in and checked."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed repeats per variant, best is reported (default 10; 1 with --quick)")
-    parser.add_argument("--batch", type=int, default=None, help="batch size N (default 128; 8 with --quick)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help=f"batch size N (default {default_batch}; 8 with --quick)")
     parser.add_argument("--out", type=Path, default=default_out, help=f"JSON output (default {default_out})")
     parser.add_argument("--sgemm-size", type=int, default=2048, help="square matrix size for sgemm (default 2048)")
     parser.add_argument("--pause", type=float, default=None,
@@ -52,7 +53,7 @@ def parse_args(description: str, default_out: Path, argv=None):
     if args.repeats is None:
         args.repeats = 1 if args.quick else 10
     if args.batch is None:
-        args.batch = 8 if args.quick else 128
+        args.batch = 8 if args.quick else default_batch
     if args.pause is None:
         args.pause = 0.05 if args.quick else 0.5
     if args.pause < 0:
@@ -261,7 +262,7 @@ def format_targets(targets: list[dict], digits: int) -> list[str]:
 
 
 def run_benchmark(script: str, doc: str, default_out: Path, layers, bench_layer, evaluate_targets, format_table,
-                  argv=None, extra: dict | None = None) -> int:
+                  argv=None, extra: dict | None = None, default_batch: int = 128) -> int:
     """One benchmark run: parse the options, print the header, time every layer, print the report, write the JSON.
 
     ``script`` is the script's file name (for ``command`` when ``argv`` is given), ``doc`` its
@@ -271,7 +272,7 @@ def run_benchmark(script: str, doc: str, default_out: Path, layers, bench_layer,
     printed under the sgemm speed. The JSON holds the metadata of :func:`run_metadata`, then the
     ``extra`` keys, then ``sgemm``, ``layers``, ``targets`` and ``all_targets_passed``.
     """
-    args = parse_args(doc.split("\n\n")[0], default_out, argv)
+    args = parse_args(doc.split("\n\n")[0], default_out, argv, default_batch)
     import torch
 
     start = start_run(args, torch)

@@ -15,7 +15,10 @@ output shape, then costs each leaf layer. Plain ``Conv2d`` / ``Linear`` layers (
 torch) are costed here: weight taps x output positions. A layer with a method
 ``cost(in_shape, out_shape) -> dict(conv_weights, mask_bits, params, flops)`` is costed by
 that method: each method file owns its formulas (versatile filters: Proposition 1), so this
-module knows nothing about any method.
+module knows nothing about any method. Storage that several layers may hold (one filter
+basis shared across layers) is included in each such layer's counts and also listed under
+the optional key ``shared`` as ``[(owner, conv_weights, params), ...]``; :func:`summarize`
+keeps it in the first row that lists the owner (by identity) and subtracts it from the others.
 
 The ``format_*`` helpers print numbers the way Wang et al. (NeurIPS 2018, Tables 2 and 3) do.
 Checked against every row those tables derive from: weights and memory are *rounded*
@@ -208,14 +211,18 @@ def _num_params(module) -> int:
 
 
 def layer_cost(name, module, in_shape, out_shape) -> dict:
-    """``{conv_weights, mask_bits, params, flops}`` of one layer for one sample (shapes without the batch axis)."""
+    """``{conv_weights, mask_bits, params, flops}`` of one layer for one sample (shapes without the batch axis),
+    plus ``shared`` when the layer's ``cost`` lists storage other layers may hold too."""
     if callable(getattr(module, "cost", None)):
         cost = module.cost(tuple(in_shape), tuple(out_shape))
         missing = [key for key in COST_KEYS if key not in cost]
         if missing:
             raise ValueError(f"{type(module).__name__}.cost() of layer {name!r} returned {sorted(cost)}; "
                              f"it must return the keys {list(COST_KEYS)} (missing {missing})")
-        return {key: int(cost[key]) for key in COST_KEYS}
+        result = {key: int(cost[key]) for key in COST_KEYS}
+        if cost.get("shared"):
+            result["shared"] = [(owner, int(weights), int(params)) for owner, weights, params in cost["shared"]]
+        return result
     cost = _plain_cost(module, tuple(out_shape))
     if cost is None:
         raise TypeError(f"layer {name!r} ({type(module).__name__}) has parameters but no cost information: "
@@ -293,7 +300,8 @@ def summarize(model, input_shape) -> Summary:
     ``model``: a minilib ``Module`` or a ``torch.nn.Module``; ``input_shape``: one sample's shape,
     e.g. (1, 28, 28). The model runs once on a zero batch in eval mode (its modes, and for
     minilib its caches, are restored). A layer called twice counts its storage once and its
-    multiplications every time.
+    multiplications every time; storage shared by several layers (``shared`` in a layer's
+    cost, e.g. one filter basis) counts once, in the row of the first layer that uses it.
     """
     input_shape = tuple(int(v) for v in input_shape)
     nn = _torch_nn()
@@ -303,11 +311,18 @@ def summarize(model, input_shape) -> Summary:
         calls = _trace_torch(model, input_shape)
     else:
         raise TypeError(f"model must be a minilib Module or a torch.nn.Module, got {type(model).__name__}")
-    rows, seen = [], set()
+    rows, seen, owners = [], set(), set()
     for name, module, in_shape, out_shape in calls:
         cost = layer_cost(name, module, in_shape, out_shape)
-        if id(module) in seen:              # a shared layer stores its weights once
+        shared = cost.pop("shared", [])
+        if id(module) in seen:              # a layer called twice stores its weights once
             cost.update(conv_weights=0, mask_bits=0, params=0)
+        else:
+            for owner, weights, params in shared:
+                if id(owner) in owners:     # storage several layers hold (one basis) counts once, in the first
+                    cost["conv_weights"] -= weights
+                    cost["params"] -= params
+                owners.add(id(owner))
         seen.add(id(module))
         rows.append(LayerCost(name or type(module).__name__, type(module).__name__, in_shape, out_shape, **cost))
     return Summary(input_shape, rows)

@@ -41,8 +41,23 @@ class Module:
         for i, child in enumerate(self.children()):
             yield from child.named_modules(f"{prefix}.{i}" if prefix else str(i))
 
+    def unique_parameters(self):
+        """Yield ``(name, module, key)`` once per parameter array (by identity), under its first name.
+
+        Several layers may hold one array (a shared filter basis: the same object in each
+        layer's ``params``, as torch registers a shared ``Parameter`` in every module using it);
+        optimisers and :meth:`num_parameters` see it once, through this method.
+        """
+        seen = set()
+        for prefix, module in self.named_modules():
+            for key, param in module.params.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{prefix}.{key}" if prefix else key), module, key
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameters and buffers by qualified name, as ``torch.nn.Module.state_dict`` names them."""
+        """Parameters and buffers by qualified name, as ``torch.nn.Module.state_dict`` names them
+        (an array shared by several layers appears under each of their names, as in torch)."""
         state = {}
         for name, module in self.named_modules():
             for key, value in {**module.params, **module.buffers}.items():
@@ -70,20 +85,33 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Set every gradient to zero, in place: layers that share a parameter add into one gradient array."""
         for _, module in self.named_modules():
-            for key in module.grads:
-                module.grads[key] = np.zeros_like(module.params[key])
+            for key, param in module.params.items():
+                grad = module.grads.get(key)
+                if grad is not None and grad.shape == param.shape and grad.dtype == param.dtype:
+                    grad.fill(0)
+                else:
+                    module.grads[key] = np.zeros_like(param)
 
     def astype(self, dtype) -> "Module":
-        """Convert every parameter, gradient and buffer to ``dtype`` in place (e.g. float32 for speed)."""
+        """Convert every parameter, gradient and buffer to ``dtype`` in place (e.g. float32 for speed).
+
+        An array held by several layers (a shared parameter and its gradient) is converted once,
+        so the layers still share one array afterwards.
+        """
+        converted = {}      # id -> (old, new); holding old keeps its id from being reused meanwhile
         for _, module in self.named_modules():
             for store in (module.params, module.grads, module.buffers):
-                for key in store:
-                    store[key] = store[key].astype(dtype)
+                for key, value in store.items():
+                    if id(value) not in converted:
+                        converted[id(value)] = (value, value.astype(dtype))
+                    store[key] = converted[id(value)][1]
         return self
 
     def num_parameters(self) -> int:
-        return sum(p.size for _, m in self.named_modules() for p in m.params.values())
+        """Number of parameter entries; a shared parameter counts once (as ``torch``'s ``parameters()``)."""
+        return sum(module.params[key].size for _, module, key in self.unique_parameters())
 
     def _init_params(self, params: dict[str, np.ndarray]) -> None:
         self.params = params

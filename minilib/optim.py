@@ -2,7 +2,9 @@
 
 An optimiser walks ``model.named_modules()`` and updates every ``module.params[key]``
 with ``module.grads[key]``; state (momentum buffers, Adam moments) is kept per
-qualified parameter name.
+qualified parameter name. A parameter shared by several layers (one array reachable by
+several names, e.g. a shared filter basis) is updated once per step, under its first name,
+as ``torch.optim`` does with ``model.parameters()``.
 """
 from __future__ import annotations
 
@@ -20,10 +22,9 @@ class Optimizer:
         self.state: dict[str, dict[str, np.ndarray]] = {}
 
     def parameters(self):
-        """Yield ``(name, param, grad)`` for every parameter of the model."""
-        for prefix, module in self.model.named_modules():
-            for key, param in module.params.items():
-                yield (f"{prefix}.{key}" if prefix else key), param, module.grads[key]
+        """Yield ``(name, param, grad)`` once for every parameter array of the model (shared ones once)."""
+        for name, module, key in self.model.unique_parameters():
+            yield name, module.params[key], module.grads[key]
 
     def zero_grad(self):
         self.model.zero_grad()

@@ -58,7 +58,7 @@ def _in_notebook() -> bool:
 
 
 def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None, y_val=None,
-        scheduler=None, progress=None, log=print, evals_per_epoch=1):
+        scheduler=None, progress=None, log=print, evals_per_epoch=1, regularizer=None):
     """Train ``model`` with mini-batch gradient descent and return the history.
 
     ``loss_fn(scores, targets) -> (loss, dscores)``; ``rng`` (a ``numpy.random.Generator``)
@@ -68,10 +68,17 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
     entry after each (a learning curve inside a single epoch); ``scheduler.step()`` still
     runs once per epoch.
 
-    Returns ``{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}``, lists
-    with one entry per part (``epoch`` counts epochs of data seen so far, e.g. 0.5, 1.0).
-    ``loss`` and ``accuracy`` average the training mini-batches of that part; accuracies are
-    None for regression targets; the val_* lists are empty without validation data.
+    ``regularizer``: an optional callable ``() -> float`` for a term added to the training
+    objective, e.g. the approximation error of Eq. 12 (:class:`minilib.basis.ApproximationPenalty`).
+    It runs after each backward pass and before the optimiser step, adds its gradient into the
+    parameters' ``grads`` and returns its value.
+
+    Returns ``{"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "penalty", "seconds"}``,
+    lists with one entry per part (``epoch`` counts epochs of data seen so far, e.g. 0.5, 1.0).
+    ``loss`` and ``accuracy`` average the training mini-batches of that part (``loss`` is the
+    data term only, comparable with ``val_loss``; ``penalty`` averages the regularizer's
+    values, so the objective is loss + penalty); accuracies are None for regression targets;
+    the val_* lists are empty without validation data, ``penalty`` without a regularizer.
     """
     checks.positive_int(epochs, "epochs")
     checks.positive_int(evals_per_epoch, "evals_per_epoch")
@@ -80,7 +87,9 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
     progress = progress or ("epoch" if _in_notebook() else "bar")
     if progress not in {"bar", "epoch"}:
         raise ValueError(f"progress={progress!r} must be 'bar', 'epoch' or None")
-    history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
+    if regularizer is not None and not callable(regularizer):
+        raise TypeError(f"regularizer must be a callable () -> float or None, got {type(regularizer).__name__}")
+    history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "penalty", "seconds")}
     for epoch in range(1, epochs + 1):
         batches = list(minibatches(len(x), batch_size, rng))
         bar = None
@@ -90,13 +99,15 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
         for part, part_batches in enumerate(np.array_split(np.arange(len(batches)), evals_per_epoch), start=1):
             start = time.perf_counter()
             model.train()
-            total_loss, correct, seen = 0.0, 0, 0
+            total_loss, total_penalty, correct, seen = 0.0, 0.0, 0, 0
             for b in part_batches:
                 idx = batches[b]
                 scores = model.forward(x[idx])
                 loss, dscores = loss_fn(scores, y[idx])
                 optimizer.zero_grad()
                 model.backward(dscores)
+                if regularizer is not None:     # after backward: layers overwrite their grads there
+                    total_penalty += float(regularizer()) * len(idx)
                 optimizer.step()
                 total_loss, seen = total_loss + float(loss) * len(idx), seen + len(idx)
                 count = _accuracy_count(scores, y[idx])
@@ -107,6 +118,8 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
             history["epoch"].append(epoch - 1 + part / evals_per_epoch)
             history["loss"].append(total_loss / max(seen, 1))
             history["accuracy"].append(None if correct is None else correct / max(seen, 1))
+            if regularizer is not None:
+                history["penalty"].append(total_penalty / max(seen, 1))
             if x_val is not None:
                 val_loss, val_acc = evaluate(model, loss_fn, x_val, y_val)
                 history["val_loss"].append(val_loss)
@@ -123,7 +136,7 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
 
 def _epoch_line(history) -> str:
     parts = [f"epoch {history['epoch'][-1]:g}", f"loss {history['loss'][-1]:.4f}"]
-    for key in ("accuracy", "val_loss", "val_accuracy"):
+    for key in ("accuracy", "penalty", "val_loss", "val_accuracy"):
         if history[key] and history[key][-1] is not None:
             parts.append(f"{key} {history[key][-1]:.4f}")
     parts.append(f"{history['seconds'][-1]:.1f} s")

@@ -306,3 +306,64 @@ def show_channel_windows(windows, in_channels, stored_channels, title=""):
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- filter basis
+
+def plot_lines(x, series, ax=None, title="", xlabel="", ylabel="", marks=None, logx=False):
+    """Curves ``series`` = {label: y values over x}; ``marks`` = {label: (x, y)} adds labelled points."""
+    ax = _axes(ax, (5.5, 3.4))
+    for label, values in series.items():
+        ax.plot(x, values, "o-", ms=4, label=label)
+    for label, (mx, my) in (marks or {}).items():
+        ax.plot([mx], [my], "*", ms=14, color="black", zorder=5)
+        ax.annotate(label, (mx, my), textcoords="offset points", xytext=(8, 8), fontsize=8)
+    if logx:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(x), [str(v) for v in x])
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def show_basis_dataflow(in_channels, splits, n_basis, out_channels, kernel_size=3):
+    """The paper's Fig. 2 as a data-flow picture drawn to scale in channels.
+
+    The c input channels fall into s splits of p channels (one colour each); every split is
+    convolved with the same m basis filters (p x k x k), giving s*m maps ordered split-major
+    (channel g*m + b); a 1x1 convolution with the (n, s*m) coefficients mixes them into n outputs.
+    """
+    c, s, m, n = in_channels, splits, n_basis, out_channels
+    p = c // s
+    colours = plt.get_cmap("tab10")
+    unit = 1.0 / max(c, s * m, n)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+
+    def column(x, count, group, label, width=0.08):
+        for k in range(count):
+            ax.add_patch(plt.Rectangle((x, 1 - (k + 1) * unit), width, unit * 0.9,
+                                       color=colours((k // group) % 10) if group else "0.55"))
+        ax.text(x + width / 2, 1.04, label, ha="center", va="bottom", fontsize=9)
+        return x + width
+
+    def arrow(x0, x1):
+        ax.annotate("", xy=(x1, 0.5), xytext=(x0, 0.5), arrowprops={"arrowstyle": "->"})
+
+    right = column(0.05, c, p, f"input\n{c} channels = {s} splits × {p}")
+    arrow(right + 0.01, 0.20)
+    arrow(0.32, 0.355)
+    ax.add_patch(plt.Rectangle((0.20, 0.38), 0.12, 0.24, fill=False, lw=1.5))
+    ax.text(0.26, 0.5, f"basis\n{m} × {p}×{kernel_size}×{kernel_size}\n(shared by\nall splits)", ha="center",
+            va="center", fontsize=8)
+    right = column(0.36, s * m, m, f"basis responses\n{s}·{m} maps, split-major")
+    arrow(right + 0.01, 0.50)
+    arrow(0.64, 0.695)
+    ax.add_patch(plt.Rectangle((0.50, 0.40), 0.14, 0.2, fill=False, lw=1.5))
+    ax.text(0.57, 0.5, f"1×1 conv\ncoefficients\n{n} × {s * m}", ha="center", va="center", fontsize=8)
+    column(0.70, n, 0, f"output\n{n} channels")
+    ax.set(xlim=(0, 0.85), ylim=(-0.02, 1.2))
+    ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -2,14 +2,16 @@
 
 The converted model keeps every layer's out_channels, so its forward shape is the same, while
 the stored weights shrink exactly as ``versatile_shape`` predicts (P = out_channels / (s*n)
-primary filters of c or ĉ channels). Layers the twin cannot express fail loudly by name.
+primary filters of c or ĉ channels) or, for a filter basis, as Eq. 6 counts them (m*p*k*k
+basis weights + n*s*m coefficients). Layers the twin cannot express fail loudly by name.
 """
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from minilib.torch import VersatileConv2d, convert
+from minilib.basis import optimal_splits
+from minilib.torch import BasisConv2d, SharedBasis, VersatileConv2d, convert
 from minilib.versatile import versatile_shape
 
 
@@ -125,5 +127,95 @@ def test_method_arguments_are_checked_per_layer():
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"method='versatil' is not known; known methods: \['versatile'\]"):
+    with pytest.raises(ValueError, match=r"method='versatil' is not known; known methods: \[.*'basis'.*'versatile'"):
         convert(model(), "versatil")
+
+
+# ----------------------------------------------------------------------------- method "basis"
+def basis_sizes(conv: nn.Conv2d, **kw) -> tuple[int, int]:
+    """(m, p) that the basis options give for ``conv``."""
+    c, n = conv.in_channels, conv.out_channels
+    m = kw["n_basis"] if "n_basis" in kw else max(1, round(kw["basis_ratio"] * n))
+    if "basis_channels" in kw:
+        return m, kw["basis_channels"]
+    splits = optimal_splits(c, n, conv.kernel_size) if kw["splits"] == "optimal" else kw["splits"]
+    return m, c // splits
+
+
+def expected_basis_parameters(conv: nn.Conv2d, **kw) -> int:
+    """Eq. 6: m*p*kh*kw basis weights + n*s*m coefficients, plus the n biases."""
+    (m, p), (kh, kw_), n = basis_sizes(conv, **kw), conv.kernel_size, conv.out_channels
+    return m * p * kh * kw_ + n * (conv.in_channels // p) * m + (0 if conv.bias is None else n)
+
+
+BASIS_OPTIONS = [{"n_basis": 4, "basis_channels": 3}, {"basis_ratio": 0.5, "splits": 1},
+                 {"n_basis": 6, "splits": "optimal"},
+                 {"basis_ratio": 0.25, "basis_channels": 3, "split_mode": "loop", "rng": np.random.default_rng(0)}]
+
+
+@pytest.mark.parametrize("kw", BASIS_OPTIONS, ids=["m-and-p", "ratio-and-s", "optimal-s", "loop-rng"])
+def test_convert_to_basis_keeps_widths_and_counts_eq_6(kw):
+    net = model()
+    before = {name: net.get_submodule(name) for name in CONV_NAMES}
+    out_shape = net(X).shape
+
+    assert convert(net, "basis", **kw) is net
+    assert not any(type(m) is nn.Conv2d for m in net.modules())
+    for name, conv in before.items():
+        twin = net.get_submodule(name)
+        assert isinstance(twin, BasisConv2d), name
+        assert (twin.in_channels, twin.out_channels, twin.kernel_size, twin.stride, twin.padding) == \
+               (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding), name
+        assert (twin.n_basis, twin.basis_channels) == basis_sizes(conv, **kw), name
+        assert (twin.bias is None) == (conv.bias is None) and twin.coeff.dtype == torch.float64, name
+        assert twin.split_mode == kw.get("split_mode", "reshape")
+        assert sum(p.numel() for p in twin.parameters()) == expected_basis_parameters(conv, **kw), name
+    out = net(X)
+    assert out.shape == out_shape
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_basis_numbers_for_one_model():
+    """stem 3->12 3x3 with p=3 (s=1), block.0 12->12 5x5 with s=4, the 1x1 block.2 12->8 with s=4."""
+    net = convert(model(), "basis", n_basis=4, basis_channels=3)
+    assert net.stem.basis.shape == (4, 3, 3, 3) and net.stem.coeff.shape == (12, 4) and net.stem.bias is None
+    assert net.block[0].basis.shape == (4, 3, 5, 5) and net.block[0].coeff.shape == (12, 16)
+    assert net.block[2].basis.shape == (4, 3, 1, 1) and net.block[2].coeff.shape == (8, 16)
+
+
+def test_basis_splits_that_do_not_divide_name_the_layer_unless_excluded():
+    with pytest.raises(ValueError, match=r"cannot convert layer 'stem' .*splits=2 must divide in_channels=3"):
+        convert(model(), "basis", n_basis=4, splits=2)
+    with pytest.raises(ValueError, match=r"cannot convert layer 'stem' .*basis_channels=4 must divide in_channels=3"):
+        convert(model(), "basis", n_basis=4, basis_channels=4)
+    net = convert(model(), "basis", n_basis=4, splits=2, exclude=["stem"])
+    assert type(net.stem) is nn.Conv2d and net.block[0].splits == net.block[2].splits == 2
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"basis_channels": 3}, r"give exactly one of n_basis \(m\) and basis_ratio"),
+    ({"n_basis": 4, "basis_ratio": 0.5, "splits": 1}, r"give exactly one of n_basis \(m\) and basis_ratio"),
+    ({"n_basis": 4}, r"give exactly one of basis_channels \(p\) and splits"),
+    ({"n_basis": 4, "basis_channels": 3, "splits": 1}, r"give exactly one of basis_channels \(p\) and splits"),
+], ids=["no-m", "two-m", "no-p", "two-p"])
+def test_basis_options_are_required_once(kw, message):
+    with pytest.raises(TypeError, match=message):
+        convert(model(), "basis", **kw)
+
+
+def test_basis_converts_non_square_kernels():
+    twin = convert(nn.Conv2d(4, 6, (3, 5), padding=(1, 2)), "basis", n_basis=3, splits=2)
+    assert isinstance(twin, BasisConv2d) and twin.basis.shape == (3, 2, 3, 5)
+    assert twin(torch.zeros(1, 4, 7, 7)).shape == (1, 6, 7, 7)
+
+
+def test_convert_with_one_shared_basis():
+    """basis=SharedBasis goes to every layer: one basis for the whole model (Sec. 4.2), counted once."""
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+    shared = SharedBasis(5, 4, 3)
+    convert(net, "basis", n_basis=5, basis_channels=4, basis=shared)
+    assert net[0].basis is net[2].basis is shared.basis
+    assert sum(p.numel() for p in net.parameters()) == 5 * 4 * 9 + (8 * 5 + 8) + (8 * 10 + 8)
+    net(torch.randn(2, 4, 6, 6)).sum().backward()
+    assert shared.basis.grad is not None

@@ -4,7 +4,8 @@ Each twin takes the same constructor arguments and has the same parameter names 
 as its NumPy layer, so ``state_dict``s copy straight across. Importing this package needs
 torch; the NumPy core never imports it.
 """
+from .basis import BasisConv2d, SharedBasis
 from .convert import METHODS, convert
 from .versatile import VersatileConv2d
 
-__all__ = ["VersatileConv2d", "convert", "METHODS"]
+__all__ = ["VersatileConv2d", "BasisConv2d", "SharedBasis", "convert", "METHODS"]

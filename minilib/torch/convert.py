@@ -2,18 +2,21 @@
 
 Every ``nn.Conv2d`` becomes the method's layer with the same in/out channels, kernel size,
 stride, padding and bias flag, so the model's feature-map widths and output shapes are
-unchanged while the stored weights shrink (for versatile filters by s*n, Prop. 1 and Eq. 8).
+unchanged while the stored weights shrink (for versatile filters by s*n, Prop. 1 and Eq. 8; for a
+filter basis to m*p*k*k + n*s*m, Eq. 6).
 """
 from __future__ import annotations
 
 from torch import nn
 
+from .basis import basis_twin
 from .versatile import VersatileConv2d
 
-# method -> twin layer; a twin takes (in_channels, out_channels, kernel_size, stride, padding, bias=...,
-# device=..., dtype=..., **kw) like nn.Conv2d, so a new method is one more line here
+# method -> twin layer (or a function building it); it takes (in_channels, out_channels, kernel_size, stride,
+# padding, bias=..., device=..., dtype=..., **kw) like nn.Conv2d, so a new method is one more line here
 METHODS = {
     "versatile": VersatileConv2d,
+    "basis": basis_twin,
 }
 
 
@@ -23,8 +26,6 @@ def _unconvertible(conv: nn.Conv2d) -> str | None:
         return f"groups={conv.groups} must be 1"
     if conv.dilation != (1, 1):
         return f"dilation={conv.dilation} must be 1"
-    if conv.kernel_size[0] != conv.kernel_size[1]:
-        return f"kernel_size={conv.kernel_size} must be square (d x d)"
     if conv.padding_mode != "zeros":
         return f"padding_mode={conv.padding_mode!r} must be 'zeros'"
     if isinstance(conv.padding, str):
@@ -35,12 +36,14 @@ def _unconvertible(conv: nn.Conv2d) -> str | None:
 def convert(module: nn.Module, method: str, *, exclude=(), **kw) -> nn.Module:
     """Replace, in place, every ``nn.Conv2d`` of ``module`` (except the qualified names in ``exclude``)
     by ``METHODS[method]`` with the same out_channels; ``kw`` go to every new layer
-    (for "versatile": delta, g, shared_bias, combine, channel_mode, rng).
+    (for "versatile": delta, g, shared_bias, combine, channel_mode, rng; for "basis": n_basis or
+    basis_ratio, basis_channels or splits, and basis, rng, split_mode, see :func:`basis_twin`).
 
     Returns ``module`` (or the new layer when ``module`` itself is an ``nn.Conv2d``). New
     layers take the old weight's device and dtype and are freshly initialised. A layer
     that cannot be converted raises ``ValueError`` naming it and the rule it breaks, e.g.
-    ``out_channels`` not divisible by s*n; exclude it to keep it as it is.
+    ``out_channels`` not divisible by s*n, or ``splits`` not dividing ``in_channels``; exclude it
+    to keep it as it is.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; known methods: {sorted(METHODS)}")

@@ -1,0 +1,202 @@
+"""PyTorch twin of :class:`minilib.basis.BasisConv2d` and :class:`minilib.basis.SharedBasis` (Li et al., ICCV 2019).
+
+Same constructor arguments, parameter names ("basis", "coeff", "bias"), shapes and output of
+the NumPy layer, so weights copy across by ``state_dict`` name. Symbols as in the paper:
+c in_channels, n out_channels, k x k kernel, s splits of p = c/s channels (``basis_channels``),
+m basis filters (``n_basis``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import checks
+from ..basis import basis_cost, basis_shape, optimal_splits
+
+SPLIT_MODES = ("reshape", "loop")
+DEFAULT_SPLIT_MODE = "reshape"
+
+
+def _uniform_(param: torch.Tensor, bound: float, rng) -> None:
+    """U(-bound, bound): from the NumPy Generator ``rng`` (the NumPy layer's draws) or from torch's generator."""
+    with torch.no_grad():
+        if rng is None:
+            nn.init.uniform_(param, -bound, bound)
+        else:
+            param.copy_(torch.from_numpy(rng.uniform(-bound, bound, size=tuple(param.shape))))
+
+
+class SharedBasis(nn.Module):
+    """m basis filters B̄_1..B̄_m of size p x kh x kw that several layers share (Sec. 4.2).
+
+    Parameter ``basis`` (m, p, kh, kw), initialised like a ``Conv2d`` weight of fan-in p*kh*kw.
+    Pass the module as ``basis=`` to every :class:`BasisConv2d` that uses it; a layer with
+    fewer basis channels than p takes the first ones (the DenseNet slice of Fig. 3).
+    """
+
+    def __init__(self, n_basis, basis_channels, kernel_size, rng=None, *, device=None, dtype=None):
+        super().__init__()
+        self.n_basis = checks.positive_int(n_basis, "n_basis")
+        self.basis_channels = checks.positive_int(basis_channels, "basis_channels")
+        self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
+        self.basis = nn.Parameter(torch.empty((self.n_basis, self.basis_channels, *self.kernel_size),
+                                              device=device, dtype=dtype))
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None) -> None:
+        """U(-1/sqrt(p*kh*kw), +1/sqrt(p*kh*kw)), as ``nn.Conv2d`` initialises a weight of that shape."""
+        _uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
+
+    def forward(self, x):
+        raise TypeError("SharedBasis only holds a basis; pass it to BasisConv2d(..., basis=shared) and call the layers")
+
+    def extra_repr(self) -> str:
+        return f"n_basis={self.n_basis}, basis_channels={self.basis_channels}, kernel_size={self.kernel_size}"
+
+
+class BasisConv2d(nn.Module):
+    """A k x k convolution c -> n whose n*s filter splits are combinations of m basis filters (Eq. 9-11).
+
+    W_i = [W̄_{i,1}; ...; W̄_{i,s}] (Eq. 9), W̄_{i,g} = sum_b coeff[i, g*m + b] B̄_b (Eq. 10), so by
+    linearity x * W_i = sum_g sum_b coeff[i, g*m + b] (x̄_g * B̄_b) (Eq. 11): every input split
+    x̄_g (channels g*p .. g*p + p - 1) is convolved with the m basis filters, giving s*m maps in
+    split-major order g*m + b (as the released code), and a 1x1 convolution with ``coeff``
+    (n, s*m) plus ``bias`` (n,) mixes them into the n outputs.
+
+    ``split_mode`` picks how the s basis convolutions run; both give the same numbers:
+
+    * ``"reshape"`` (default): x viewed as a batch of N*s images of p channels, ONE convolution
+      with the basis;
+    * ``"loop"``: s convolutions that share the basis, as the paper's implementation (Sec. 3.3).
+
+    Measured on this project's 2-core CPU (float32, batch 64, nine layers with c = 32..128,
+    k = 1..5, s = 2..16, paired calls), "loop" took 1.1x the time of "reshape" for
+    forward+backward (geometric mean; 0.96-1.36x per layer) and 1.06x for the forward alone
+    (0.91-1.47x), hence the default; ``benchmarks/basis_benchmark.py`` times both again.
+
+    ``basis``: None (the layer owns a new one), a :class:`SharedBasis`, or the ``basis``
+    parameter of another layer. A shared basis parameter (m, p', kh, kw) is registered under
+    ``basis`` in every layer that uses it, as in the NumPy layer: ``state_dict`` lists it under
+    each layer's name, ``named_parameters`` yields it once, its gradient is the sum over the
+    layers, and a layer with p < p' convolves with the first p channels (:meth:`layer_basis`,
+    the DenseNet slice of Fig. 3).
+
+    Initialisation as in the NumPy layer, like ``nn.Conv2d`` for each of the two convolutions:
+    basis U(-1/sqrt(p*kh*kw), +) (only when the layer owns it), coeff and bias
+    U(-1/sqrt(s*m), +), drawn in that order from ``rng`` (a NumPy Generator: the NumPy layer's
+    draws) or, without it, from torch's generator.
+
+    Shapes: x (N, c, H, W) -> (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride=1, padding=0,
+                 bias=True, basis=None, rng=None, split_mode=DEFAULT_SPLIT_MODE, *, device=None, dtype=None):
+        super().__init__()
+        shape = basis_shape(in_channels, out_channels, kernel_size, n_basis, basis_channels)
+        self.in_channels, self.out_channels, self.kernel_size = shape.c, shape.n, shape.kernel
+        self.n_basis, self.basis_channels, self.splits = shape.m, shape.p, shape.s
+        self.stride = checks.positive_pair(stride, "stride")
+        self.padding = checks.non_negative_pair(padding, "padding")
+        self.split_mode = checks.one_of(split_mode, "split_mode", SPLIT_MODES)
+
+        factory = dict(device=device, dtype=dtype)
+        self.owns_basis = basis is None
+        if basis is None:
+            basis = nn.Parameter(torch.empty((shape.m, shape.p, *shape.kernel), **factory))
+        self.basis = _shared_parameter(basis, shape)
+        self.coeff = nn.Parameter(torch.empty((shape.n, shape.s * shape.m), **factory))
+        self.bias = nn.Parameter(torch.empty(shape.n, **factory)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None) -> None:
+        """Draw basis (if the layer owns it), coeff and bias, in that order (see the class docstring)."""
+        if self.owns_basis:
+            _uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
+        bound = 1.0 / math.sqrt(self.splits * self.n_basis)
+        for param in (self.coeff, self.bias):
+            if param is not None:
+                _uniform_(param, bound, rng)
+
+    def layer_basis(self) -> torch.Tensor:
+        """(m, p, kh, kw): the basis this layer convolves with; the first p channels of a wider shared one."""
+        return self.basis if self.basis.shape[1] == self.basis_channels else self.basis[:, :self.basis_channels]
+
+    def basis_responses(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, s*m, OH, OW): x̄_g * B̄_b for every split g and basis filter b, channel g*m + b (Eq. 11)."""
+        basis, s, p = self.layer_basis(), self.splits, self.basis_channels
+        if self.split_mode == "loop":
+            return torch.cat([F.conv2d(x[:, g * p:(g + 1) * p], basis, None, self.stride, self.padding)
+                              for g in range(s)], dim=1)
+        n, _, h, w = x.shape
+        out = F.conv2d(x.reshape(n * s, p, h, w), basis, None, self.stride, self.padding)   # (N*s, m, OH, OW)
+        return out.reshape(n, s * self.n_basis, *out.shape[2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
+            raise ValueError(f"kernel_size={self.kernel_size} is larger than the padded input "
+                             f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={self.padding})")
+        # the linear combination of Eq. 11 as a 1x1 convolution
+        return F.conv2d(self.basis_responses(x), self.coeff[:, :, None, None], self.bias)
+
+    def cost(self, in_shape, out_shape) -> dict:
+        """Weights, parameters and multiplications per sample, as the NumPy layer's ``cost`` (Eq. 6, 11)."""
+        return basis_cost(self, tuple(out_shape)[-2:])
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, n_basis={self.n_basis}, "
+                f"basis_channels={self.basis_channels}, splits={self.splits}, stride={self.stride}, "
+                f"padding={self.padding}")
+        if self.bias is None:
+            text += ", bias=False"
+        if not self.owns_basis:
+            text += f", shared basis {tuple(self.basis.shape)}"
+        if self.split_mode != DEFAULT_SPLIT_MODE:
+            text += f", split_mode={self.split_mode!r}"
+        return text
+
+
+def _shared_parameter(basis, shape) -> nn.Parameter:
+    """The basis parameter of ``basis`` (a Parameter or a SharedBasis) if a layer of ``shape`` can use it."""
+    if isinstance(basis, SharedBasis):
+        basis = basis.basis
+    if not isinstance(basis, nn.Parameter):
+        raise TypeError(f"basis must be None, a SharedBasis or an nn.Parameter, got {type(basis).__name__}")
+    (kh, kw), found = shape.kernel, tuple(basis.shape)
+    if len(found) != 4 or found[0] != shape.m or found[1] < shape.p or found[2:] != shape.kernel:
+        raise ValueError(f"basis has shape {found} but the layer needs (n_basis={shape.m}, basis_channels>={shape.p}, "
+                         f"{kh}, {kw}): m filters of at least p channels and the layer's kernel size "
+                         f"(Sec. 4.2, Fig. 3)")
+    return basis
+
+
+def basis_twin(in_channels, out_channels, kernel_size, stride=1, padding=0, *, n_basis=None, basis_ratio=None,
+               basis_channels=None, splits=None, **kw) -> BasisConv2d:
+    """The :class:`BasisConv2d` that replaces ``nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)``.
+
+    This is ``convert``'s builder for method "basis". Give the basis size as ``n_basis`` (m) or
+    as ``basis_ratio`` (m = max(1, round(basis_ratio * n))), and the split as ``basis_channels``
+    (p) or ``splits`` (s = c/p; ``splits="optimal"`` takes Eq. 7's s* for this layer). Other
+    keywords (bias, basis, rng, split_mode, device, dtype) go to the layer.
+    """
+    if (n_basis is None) == (basis_ratio is None):
+        raise TypeError("give exactly one of n_basis (m) and basis_ratio (m = round(basis_ratio * out_channels))")
+    if (basis_channels is None) == (splits is None):
+        raise TypeError("give exactly one of basis_channels (p) and splits (s = in_channels / p)")
+    if basis_ratio is not None:
+        n_basis = max(1, round(checks.positive_number(basis_ratio, "basis_ratio") * out_channels))
+    if splits == "optimal":
+        splits = optimal_splits(in_channels, out_channels, checks.positive_pair(kernel_size, "kernel_size"))
+    if splits is not None:
+        splits = checks.positive_int(splits, "splits")
+        if in_channels % splits:
+            raise ValueError(f"splits={splits} must divide in_channels={in_channels} (p = c/s channels per split)")
+        basis_channels = in_channels // splits
+    return BasisConv2d(in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding, **kw)

@@ -1,0 +1,59 @@
+"""Smoke test of the filter-basis-vs-dense convolution benchmark command.
+
+Runs ``benchmarks/basis_benchmark.py --quick`` in a subprocess and checks the JSON it writes:
+every key is there, every number is positive and finite, and the multiplication ratios are
+Eq. 11's, m/n + m/(p*k^2). It deliberately does NOT compare timings with the targets: on a
+shared 2-core machine speed is not a test outcome.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench_smoke_helpers import COMMON_TOP_KEYS, check_targets, positive_finite, run_quick_benchmark
+
+pytest.importorskip("torch", reason="the benchmark compares against PyTorch CPU")
+pytest.importorskip("threadpoolctl", reason="the benchmark reads BLAS threads with threadpoolctl")
+
+TOP_KEYS = COMMON_TOP_KEYS | {"implementations"}
+SIDES = ("numpy_dense", "numpy_basis", "torch_dense", "torch_basis_reshape", "torch_basis_loop")
+SIDE_KEYS = {"forward_s", "forward_s_median", "forward_backward_s", "forward_backward_s_median",
+             "forward_gflops", "forward_backward_gflops"}
+LAYER_NUMBERS = {"mults_dense_per_sample", "mults_basis_per_sample", "mult_ratio",
+                 "flops_forward_dense", "flops_forward_basis", "weights_dense", "weights_basis",
+                 "numpy_ratio_forward", "numpy_ratio_forward_backward",
+                 "torch_ratio_forward", "torch_ratio_forward_backward",
+                 "torch_loop_over_reshape_forward", "torch_loop_over_reshape_forward_backward",
+                 "numpy_basis_forward_pct_of_sgemm", "numpy_dense_forward_pct_of_sgemm"}
+NAMES = ["srresnet_basis_64_14", "edsr8_basis_128_27", "conv3x3_64_s4", "conv3x3_64_s8", "conv1x1_128_s2"]
+
+
+def test_quick_basis_benchmark_writes_complete_json(tmp_path):
+    result = run_quick_benchmark("basis_benchmark.py", tmp_path, TOP_KEYS)
+    assert set(SIDES) == result["implementations"].keys()
+
+    assert [layer["name"] for layer in result["layers"]] == NAMES
+    for layer in result["layers"]:
+        for side in SIDES:
+            assert SIDE_KEYS <= layer[side].keys(), (layer["name"], side)
+            for key in SIDE_KEYS:
+                positive_finite(layer[side][key], f"{layer['name']}.{side}.{key}")
+        for key in LAYER_NUMBERS:
+            positive_finite(layer[key], f"{layer['name']}.{key}")
+        c, n, k, m, s = (layer[key] for key in ("in_channels", "out_channels", "kernel_size", "n_basis", "splits"))
+        p = c // s
+        assert layer["basis_channels"] == p and p * s == c
+        # Eq. 11 as two convolutions: m*c*k^2 + n*s*m multiplications per pixel, instead of n*c*k^2
+        assert layer["mult_ratio"] == pytest.approx(m / n + m / (p * k * k), rel=1e-12)
+        assert layer["flops_forward_basis"] == pytest.approx(layer["mult_ratio"] * layer["flops_forward_dense"])
+        # Eq. 6: the stored weights
+        assert layer["weights_basis"] == m * p * k * k + n * s * m and layer["weights_dense"] == n * c * k * k
+        # The benchmark checked the NumPy results against torch (both split modes) before timing them.
+        assert set(layer["max_rel_error_vs_torch"]) == {"basis_reshape", "basis_loop", "dense"}
+        for error in layer["max_rel_error_vs_torch"].values():
+            assert 0 <= error < 1e-3
+
+    assert [t["layer"] for t in result["targets"]] == NAMES
+    check_targets(result)
+    for target in result["targets"]:
+        assert target["passed"] == (target["value"] <= target["threshold"] if target["comparison"] == "<="
+                                    else target["value"] >= target["threshold"])

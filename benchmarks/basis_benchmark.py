@@ -45,7 +45,7 @@ for _path in (BENCHMARKS.parent, BENCHMARKS):  # run as a script from anywhere: 
         sys.path.insert(0, str(_path))
 
 from bench_common import (ROOT, blocked_times, check_against_torch, compare_with_torch, exit_on_mismatch,  # noqa: E402
-                          format_targets, run_benchmark, target)
+                          format_targets, run_benchmark, target, torch_step_functions)
 from minilib.basis import BasisConv2d, basis_conv2d_backward, basis_conv2d_forward, basis_flops  # noqa: E402
 from minilib.fastconv import conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
 
@@ -126,14 +126,7 @@ def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     dout_t = torch.from_numpy(dout)
 
-    def torch_forward(module):
-        with torch.no_grad():  # pure forward cost: no autograd graph
-            module(xt)
-
-    def torch_forward_backward(module):
-        xt.grad = None  # fresh gradients each time, as NumPy computes them
-        module.zero_grad(set_to_none=True)
-        module(xt).backward(dout_t)
+    torch_forward, torch_forward_backward = torch_step_functions(xt, dout_t, torch)
 
     numpy_fns = {"dense": (conv2d_forward_fast, conv2d_backward_fast, (w_dense, b_dense)),
                  "basis": (basis_conv2d_forward, basis_conv2d_backward, params)}

@@ -308,3 +308,20 @@ def exit_on_mismatch(main, name: str) -> None:
     except AssertionError as error:  # a wrong result must never be timed or reported as a speed
         print(f"{name}: NumPy result does not match torch:\n{error}", file=sys.stderr)
         sys.exit(1)
+
+
+def torch_step_functions(xt, dout_t, torch):
+    """``(forward, forward_backward)`` callables timing a torch module on ``xt``: the forward under
+    no_grad (pure forward cost, no autograd graph) and a forward+backward from fresh gradients,
+    as the NumPy side computes them."""
+    def forward(module):
+        with torch.no_grad():
+            module(xt)
+
+    def forward_backward(module):
+        xt.grad = None
+        module.zero_grad(set_to_none=True)
+        module(xt).backward(dout_t)
+
+    return forward, forward_backward
+

@@ -46,7 +46,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # imported rather than
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import (ROOT, blocked_times, check_against_torch, compare_with_torch, exit_on_mismatch,  # noqa: E402
-                          format_targets, run_benchmark, target)
+                          format_targets, run_benchmark, target, torch_step_functions)
 from minilib.fastconv import conv2d_backward_fast, conv2d_forward_fast  # noqa: E402
 from minilib.versatile import (VersatileConv2d, versatile_conv2d_backward, versatile_conv2d_forward,  # noqa: E402
                                versatile_cost)
@@ -121,14 +121,7 @@ def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     dout_t = torch.from_numpy(dout)
 
-    def torch_forward(module):
-        with torch.no_grad():  # pure forward cost: no autograd graph
-            module(xt)
-
-    def torch_forward_backward(module):
-        xt.grad = None  # fresh gradients each time, as NumPy computes them
-        module.zero_grad(set_to_none=True)
-        module(xt).backward(dout_t)
+    torch_forward, torch_forward_backward = torch_step_functions(xt, dout_t, torch)
 
     numpy_fns = {"standard": (conv2d_forward_fast, conv2d_backward_fast, w_std, b_std),
                  "versatile": (versatile_conv2d_forward, versatile_conv2d_backward, w_vers, b_vers)}

@@ -371,6 +371,17 @@ def basis_cost(layer, out_hw) -> dict:
 
 
 # ----------------------------------------------------------------------------- layers
+def configure_layer(layer, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding):
+    """Validate a basis layer's arguments and set the attributes the NumPy layer and its torch twin share
+    (in_channels, out_channels, kernel_size, n_basis, basis_channels, splits, stride, padding); returns the shape."""
+    shape = basis_shape(in_channels, out_channels, kernel_size, n_basis, basis_channels)
+    layer.in_channels, layer.out_channels, layer.kernel_size = shape.c, shape.n, shape.kernel
+    layer.n_basis, layer.basis_channels, layer.splits = shape.m, shape.p, shape.s
+    layer.stride = checks.positive_pair(stride, "stride")
+    layer.padding = checks.non_negative_pair(padding, "padding")
+    return shape
+
+
 class SharedBasis(Module):
     """One filter basis for several :class:`BasisConv2d` layers (Sec. 4.2); param ``basis`` (m, p, kh, kw).
 
@@ -428,11 +439,7 @@ class BasisConv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride=1, padding=0,
                  bias=True, basis=None, rng=None):
         super().__init__()
-        shape = basis_shape(in_channels, out_channels, kernel_size, n_basis, basis_channels)
-        self.in_channels, self.out_channels, self.kernel_size = shape.c, shape.n, shape.kernel
-        self.n_basis, self.basis_channels, self.splits = shape.m, shape.p, shape.s
-        self.stride = checks.positive_pair(stride, "stride")
-        self.padding = checks.non_negative_pair(padding, "padding")
+        shape = configure_layer(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding)
         self.owns_basis = basis is None
         if basis is not None:
             _check_shared_basis(basis, shape)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import checks
-from ..basis import basis_cost, basis_shape, optimal_splits
+from ..basis import basis_cost, configure_layer, optimal_splits
 
 SPLIT_MODES = ("reshape", "loop")
 DEFAULT_SPLIT_MODE = "reshape"
@@ -95,11 +95,7 @@ class BasisConv2d(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride=1, padding=0,
                  bias=True, basis=None, rng=None, split_mode=DEFAULT_SPLIT_MODE, *, device=None, dtype=None):
         super().__init__()
-        shape = basis_shape(in_channels, out_channels, kernel_size, n_basis, basis_channels)
-        self.in_channels, self.out_channels, self.kernel_size = shape.c, shape.n, shape.kernel
-        self.n_basis, self.basis_channels, self.splits = shape.m, shape.p, shape.s
-        self.stride = checks.positive_pair(stride, "stride")
-        self.padding = checks.non_negative_pair(padding, "padding")
+        shape = configure_layer(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding)
         self.split_mode = checks.one_of(split_mode, "split_mode", SPLIT_MODES)
 
         factory = dict(device=device, dtype=dtype)

@@ -23,12 +23,14 @@ book: $(STAMP)
 test: $(STAMP)
 	MINILIB_QUICK=1 $(BIN)/pytest
 
-## make bench: convolution speed vs this machine's sgemm and vs PyTorch, then versatile and filter-basis layers
-## vs the standard convolution they replace (NumPy and PyTorch); writes results/bench_{conv,versatile,basis}.json.
+## make bench: convolution speed vs this machine's sgemm and vs PyTorch, then versatile, filter-basis and full-stack
+## layers vs the standard convolution they replace (NumPy and PyTorch);
+## writes results/bench_{conv,versatile,basis,fullstack}.json.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/conv_benchmark.py --out results/bench_conv.json
 	$(BIN)/python benchmarks/versatile_benchmark.py --out results/bench_versatile.json
 	$(BIN)/python benchmarks/basis_benchmark.py --out results/bench_basis.json
+	$(BIN)/python benchmarks/fullstack_benchmark.py --out results/bench_fullstack.json
 
 ## make lab: JupyterLab on the notebooks.
 lab: $(STAMP)

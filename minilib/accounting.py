@@ -73,6 +73,11 @@ def format_flops(count: int, decimals: int = 2, exponent: int = 5) -> str:
     return f"{_fixed(Decimal(int(count)).scaleb(-exponent), decimals, ROUND_DOWN)}×10^{exponent}"
 
 
+def format_millions(count: int, decimals: int = 2) -> str:
+    """A count in millions, rounded half-up, as MVNet's #MUL column prints it: 2,293,000 -> '2.29'."""
+    return _fixed(Decimal(int(count)).scaleb(-6), decimals, ROUND_HALF_UP)
+
+
 _PRINTED = re.compile(r"^\s*([0-9.]+)\s*(?:×\s*10\^(\d+)|KB|%)?\s*$")
 
 
@@ -142,6 +147,11 @@ class Summary:
     @property
     def memory_kb(self) -> float:
         return memory_kb(self.conv_weights, self.mask_bits)
+
+    @property
+    def params_32bit(self) -> float:
+        """All parameters in units of 32-bit numbers, 1-bit masks as 1/32 each (MVNet's "#param (32-bit)")."""
+        return self.params + self.mask_bits / 32
 
     @property
     def totals(self) -> dict:

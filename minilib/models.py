@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from .accounting import paper_number, summarize
+from .fullstack import FullStackConv2d
 from .layers import Conv2d, Flatten, MaxPool2d, ReLU, Sequential
 from .versatile import VersatileConv2d
 
@@ -37,6 +38,18 @@ def conv(out_channels, kernel_size, **kw):
 def versatile(out_channels, kernel_size, **kw):
     """A :class:`~minilib.versatile.VersatileConv2d`; out_channels = s*n*P outputs from P primaries."""
     return ("versatile", {"out_channels": out_channels, "kernel_size": kernel_size, **kw})
+
+
+def fullstack(out_channels, kernel_size, s, **kw):
+    """A :class:`~minilib.fullstack.FullStackConv2d` with s masks per full-stack filter.
+
+    k = out_channels / s filters; where s does not divide out_channels (LeNet's 50 maps with
+    s = 20, its 20 maps with s = 50) k = ceil(out_channels / s) and the first out_channels of
+    the k*s sub-filters are used. That reading reproduces every #param entry of MVNet's Table 1.
+    """
+    if out_channels % s:
+        kw = {"n_filters": -(-out_channels // s), **kw}
+    return ("fullstack", {"out_channels": out_channels, "kernel_size": kernel_size, "s": s, **kw})
 
 
 MAXPOOL2 = ("maxpool", {"kernel_size": 2})
@@ -82,6 +95,20 @@ VARIANTS = {
                                  versatile(492, 4, delta=2, g=1, **V3)),
 }
 
+
+
+def mvnet_spec(s, masks, learn_masks=True):
+    """MVNet on LeNet (Han et al., Sec. 3.1): the first three layers full-stack, the 1x1 classifier kept."""
+    options = {"masks": masks, "learn_masks": learn_masks}
+    return lenet_spec(fullstack(20, 5, s, **options), fullstack(50, 5, s, **options), fullstack(500, 4, s, **options))
+
+
+for _s in (2, 5, 10, 20, 50):       # Table 1 (s = 10, 20) and Fig. 2(a) (s = 2 ... 50)
+    VARIANTS[f"mvnet-a-{_s}"] = mvnet_spec(_s, "shared")
+    VARIANTS[f"mvnet-b-{_s}"] = mvnet_spec(_s, "separate")
+VARIANTS["mvnet-a-rand-20"] = mvnet_spec(20, "shared", learn_masks=False)    # fixed random masks
+VARIANTS["mvnet-b-rand-20"] = mvnet_spec(20, "separate", learn_masks=False)
+
 _ROW2 = lambda w, m, f, a: {"weights": w, "memory": m, "flops": f, "accuracy": a}  # noqa: E731
 PAPER_TABLE2 = {            # Wang et al. 2018, Table 2, as printed
     "baseline": _ROW2("4.3×10^5", "1681.6KB", "22.93×10^5", "99.20%"),
@@ -96,9 +123,21 @@ PAPER_TABLE3 = {            # Table 3, as printed; delta = c - ĉ
     "versatile-v2-3": {"delta": 2, "g": 1, **_ROW2("0.79×10^5", "309.1KB", "12.12×10^5", "99.07%")},
 }
 
+_MV = lambda p, m, a: {"params": p, "muls": m, "accuracy": a}  # noqa: E731
+PAPER_MVNET_TABLE1 = {      # Han et al. 2019, Table 1, as printed: #param (32-bit), #MUL (M), accuracy
+    "baseline": _MV("4.31×10^5", "2.29", "99.20%"),
+    "mvnet-a-10": _MV("0.49×10^5", "0.23", "99.17%"),
+    "mvnet-b-10": _MV("0.61×10^5", "0.23", "99.21%"),
+    "mvnet-a-20": _MV("0.28×10^5", "0.11", "99.01%"),
+    "mvnet-b-20": _MV("0.40×10^5", "0.11", "99.15%"),
+    "mvnet-a-rand-20": _MV("0.28×10^5", "0.11", "98.55%"),
+    "mvnet-b-rand-20": _MV("0.40×10^5", "0.11", "98.57%"),
+}
+
 LAYERS = {                  # kind -> factory(in_channels, rng, **kwargs); a new method adds one line
     "conv": lambda c, rng, **kw: Conv2d(c, rng=rng, **kw),
     "versatile": lambda c, rng, **kw: VersatileConv2d(c, rng=rng, **kw),
+    "fullstack": lambda c, rng, **kw: FullStackConv2d(c, rng=rng, **kw),
     "maxpool": lambda c, rng, **kw: MaxPool2d(**kw),
     "relu": lambda c, rng: ReLU(),
     "flatten": lambda c, rng: Flatten(),

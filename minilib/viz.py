@@ -367,3 +367,43 @@ def show_basis_dataflow(in_channels, splits, n_basis, out_channels, kernel_size=
     ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- full-stack filters
+
+def show_subfilters(filters, masks, shared=True, channel=0, title=""):
+    """The paper's Fig. 1 / Fig. 3 from real arrays: full-stack filters b_i (left column), binary masks
+    m_j (top row for shared masks; each cell's own mask for separate ones) and sub-filters b_i ∘ m_j.
+
+    ``filters`` (k, c, d, d); ``masks`` (s, c, d, d) with ``shared=True`` or (k*s, c, d, d) ordered
+    o = j*k + i (output o uses filter o mod k and mask o, as the layers do) with ``shared=False``;
+    entries of masks are ±1. One input ``channel`` is drawn; each cell is scaled to its own range.
+    """
+    filters, masks = np.asarray(filters), np.asarray(masks)
+    k = filters.shape[0]
+    s = masks.shape[0] if shared else masks.shape[0] // k
+    fig, axes = plt.subplots(k + 1, s + 1, figsize=(0.9 * (s + 1) + 0.6, 0.9 * (k + 1) + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].axis("off")
+
+    def draw(ax, image, cmap="gray", norm=None):
+        ax.imshow(image, cmap=cmap, norm=norm, interpolation="nearest")
+
+    for i in range(k):
+        draw(axes[i + 1, 0], filters[i, channel])
+        axes[i + 1, 0].set_ylabel(f"$b_{{{i + 1}}}$", rotation=0, labelpad=12)
+    for j in range(s):
+        if shared:
+            draw(axes[0, j + 1], masks[j, channel], cmap="bwr", norm=plt.Normalize(-1, 1))
+        else:
+            axes[0, j + 1].axis("off")
+        axes[0, j + 1].set_title(f"$m_{{{j + 1}}}$", fontsize=9)
+        for i in range(k):
+            mask = masks[j] if shared else masks[j * k + i]
+            draw(axes[i + 1, j + 1], filters[i, channel] * mask[channel])
+    fig.suptitle(title or ("shared masks (MVNet-A): one mask per column" if shared else
+                           "separate masks (MVNet-B): every sub-filter has its own mask"), fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import minilib as ml
-from minilib.accounting import (format_flops, format_memory, format_weights, memory_kb, paper_number,
+from minilib.accounting import (format_flops, format_memory, format_millions, format_weights, memory_kb, paper_number,
                                 printed_decimals, summarize)
-from minilib.models import PAPER_TABLE2, PAPER_TABLE3, VARIANTS, lenet
+from minilib.models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, lenet
 
 MNIST = (1, 28, 28)
 
@@ -25,12 +25,24 @@ TOTALS = {
 }
 FOLLOWS_FROM_PAPER = ["baseline", "versatile-1", "versatile-2", "versatile-3", "versatile-v2-1"]
 
+# MVNet Table 1: (filter weights, mask bits, 32-bit params incl. biases, fast-path multiplications). s = 20 uses
+# k = ceil(50/20) = 3 filters in layer 2 (the first 50 of 60 sub-filters), which gives the printed #param.
+MVNET = {
+    "mvnet-a-10": (47_550, 13_250, 48_130, 233_800),
+    "mvnet-b-10": (47_550, 425_500, 48_130, 233_800),
+    "mvnet-a-20": (26_525, 26_500, 27_105, 135_400),
+    "mvnet-b-20": (26_525, 425_500, 27_105, 135_400),
+    "mvnet-a-rand-20": (26_525, 26_500, 27_105, 135_400),
+    "mvnet-b-rand-20": (26_525, 425_500, 27_105, 135_400),
+    "mvnet-a-50": (13_525, 66_250, 14_105, 59_400),     # Fig. 2(a): "0.16×10^5 parameters" for s = 50
+}
+
 
 def _summary(name, backend="numpy"):
     return summarize(lenet(name, backend, rng=np.random.default_rng(0)), MNIST)
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(TOTALS))
 def test_totals(name):
     summary = _summary(name)
     weights, kb, flops = TOTALS[name]
@@ -173,3 +185,25 @@ def test_bad_cost_method_and_bad_model_are_reported():
         summarize(ml.Sequential(Broken()), (2,))
     with pytest.raises(TypeError, match="model must be a minilib Module or a torch.nn.Module"):
         summarize(lambda x: x, (2,))
+
+
+@pytest.mark.parametrize("name", list(MVNET))
+def test_mvnet_totals_count_masks_as_bits_and_multiplications_on_the_fast_path(name):
+    weights, bits, params, flops = MVNET[name]
+    for backend in ("numpy", "torch"):
+        summary = _summary(name, backend)
+        assert (summary.conv_weights, summary.mask_bits, summary.params, summary.flops) == (weights, bits, params, flops)
+        assert summary.params_32bit == params + bits / 32
+        assert summary.memory_kb == (32 * weights + bits) / 8 / 1024
+
+
+def test_mvnet_table1_strings():
+    """#param (32-bit) matches every printed row; #MUL matches for s = 10, while for s = 20 the paper prints the
+    baseline's 2.29 M / 20 = 0.11 and the fast path of the s = 20 networks makes 0.14 M multiplications."""
+    for name, printed in PAPER_MVNET_TABLE1.items():
+        summary = _summary(name)
+        assert format_weights(round(summary.params_32bit), 2) == printed["params"], name
+        expected_muls = "0.14" if name.endswith("20") else printed["muls"]
+        assert format_millions(summary.flops) == expected_muls, name
+    assert format_weights(round(_summary("mvnet-a-50").params_32bit), 2) == "0.16×10^5"
+

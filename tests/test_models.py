@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from minilib.layers import Conv2d, Flatten, MaxPool2d, ReLU
-from minilib.models import PAPER_TABLE2, PAPER_TABLE3, VARIANTS, build, lenet, search_v2
+from minilib.models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, build, lenet, search_v2
 from minilib.versatile import VersatileConv2d
 
 from torch_helpers import assert_close, to_numpy, to_torch
@@ -23,6 +23,12 @@ PARAMETERS = {              # filter weights + biases (shared: one per primary f
     "versatile-v2-2": 117_900 + 7 + 9 + 125 + 10,
     "versatile-v2-3": 79_093 + 7 + 6 + 82 + 10,
 }
+# MVNet: filters + biases (27,105 for s = 20 ...) plus the float mask latents while masks are learned
+# (s*c*d^2 per layer shared, n*c*d^2 separate); fixed random masks are buffers, not parameters
+for _s, _filters_and_biases in ((2, 218_330), (5, 90_680), (10, 48_130), (20, 27_105), (50, 14_105)):
+    PARAMETERS[f"mvnet-a-{_s}"] = _filters_and_biases + _s * (25 + 500 + 800)
+    PARAMETERS[f"mvnet-b-{_s}"] = _filters_and_biases + 20 * 25 + 50 * 500 + 500 * 800
+PARAMETERS["mvnet-a-rand-20"] = PARAMETERS["mvnet-b-rand-20"] = 27_105
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -108,7 +114,9 @@ def test_unknown_name_backend_and_old_call_style_are_rejected():
 
 
 def test_every_paper_row_names_a_variant():
-    assert set(PAPER_TABLE2) | set(PAPER_TABLE3) == set(VARIANTS)
+    tables = set(PAPER_TABLE2) | set(PAPER_TABLE3) | set(PAPER_MVNET_TABLE1)
+    fig2a = {f"mvnet-{m}-{s}" for m in "ab" for s in (2, 5, 10, 20, 50)}     # MVNet's Fig. 2(a) sweep
+    assert tables <= set(VARIANTS) and set(VARIANTS) == tables | fig2a
 
 
 def test_search_v2_finds_the_chosen_architectures():

@@ -2,8 +2,9 @@
 
 The converted model keeps every layer's out_channels, so its forward shape is the same, while
 the stored weights shrink exactly as ``versatile_shape`` predicts (P = out_channels / (s*n)
-primary filters of c or ĉ channels) or, for a filter basis, as Eq. 6 counts them (m*p*k*k
-basis weights + n*s*m coefficients). Layers the twin cannot express fail loudly by name.
+primary filters of c or ĉ channels), for a filter basis as Eq. 6 counts them (m*p*k*k
+basis weights + n*s*m coefficients), and for full-stack filters to k = n/s filters plus the
+mask latents (Eq. 3-5). Layers the twin cannot express fail loudly by name.
 """
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from minilib.basis import optimal_splits
-from minilib.torch import BasisConv2d, SharedBasis, VersatileConv2d, convert
+from minilib.torch import BasisConv2d, FullStackConv2d, SharedBasis, VersatileConv2d, convert
 from minilib.versatile import versatile_shape
 
 
@@ -219,3 +220,69 @@ def test_convert_with_one_shared_basis():
     assert sum(p.numel() for p in net.parameters()) == 5 * 4 * 9 + (8 * 5 + 8) + (8 * 10 + 8)
     net(torch.randn(2, 4, 6, 6)).sum().backward()
     assert shared.basis.grad is not None
+
+
+# ----------------------------------------------------------------------------- method "fullstack"
+def expected_fullstack_parameters(conv: nn.Conv2d, s: int, masks: str = "shared", learn_masks: bool = True) -> int:
+    """k*c*kh*kw filter weights (k = n/s) + the latent mask reals when they are learned + the n biases (Eq. 3-5)."""
+    c, n, (kh, kw) = conv.in_channels, conv.out_channels, conv.kernel_size
+    mask_rows = s if masks == "shared" else n
+    return (n // s) * c * kh * kw + (mask_rows * c * kh * kw if learn_masks else 0) + (0 if conv.bias is None else n)
+
+
+FULLSTACK_OPTIONS = [{"s": 4}, {"s": 2, "masks": "separate"}, {"s": 4, "learn_masks": False},
+                     {"s": 4, "masks": "separate", "rng": np.random.default_rng(0)}]
+
+
+@pytest.mark.parametrize("kw", FULLSTACK_OPTIONS, ids=["shared", "separate", "fixed-masks", "separate-rng"])
+def test_convert_to_fullstack_keeps_widths_and_counts_eq_3_to_5(kw):
+    net = model()
+    before = {name: net.get_submodule(name) for name in CONV_NAMES}
+    out_shape = net(X).shape
+
+    assert convert(net, "fullstack", **kw) is net
+    assert not any(type(m) is nn.Conv2d for m in net.modules())
+    for name, conv in before.items():
+        twin = net.get_submodule(name)
+        assert isinstance(twin, FullStackConv2d), name
+        assert (twin.in_channels, twin.out_channels, twin.kernel_size, twin.stride, twin.padding) == \
+               (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding), name
+        assert (twin.s, twin.n_filters, twin.masks) == (kw["s"], conv.out_channels // kw["s"],
+                                                        kw.get("masks", "shared")), name
+        assert (twin.bias is None) == (conv.bias is None) and twin.filters.dtype == twin.mask_latent.dtype == \
+               torch.float64, name
+        assert sum(p.numel() for p in twin.parameters()) == expected_fullstack_parameters(
+            conv, kw["s"], kw.get("masks", "shared"), kw.get("learn_masks", True)), name
+    out = net(X)
+    assert out.shape == out_shape
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_fullstack_numbers_for_one_model():
+    """s=4: stem 3->12 3x3 from k=3 filters, block.0 12->12 5x5 from 3, the 1x1 block.2 12->8 from 2; shared masks."""
+    net = convert(model(), "fullstack", s=4)
+    assert net.stem.filters.shape == (3, 3, 3, 3) and net.stem.mask_latent.shape == (4, 3, 3, 3)
+    assert net.stem.bias is None and net.stem.stride == (1, 1) and net.stem.padding == (1, 1)
+    assert net.block[0].filters.shape == (3, 12, 5, 5) and net.block[0].stride == (2, 2)
+    assert net.block[2].filters.shape == (2, 12, 1, 1) and net.block[2].mask_latent.shape == (4, 12, 1, 1)
+    separate = convert(model(), "fullstack", s=4, masks="separate")
+    assert separate.block[2].mask_latent.shape == (8, 12, 1, 1)
+
+
+def test_fullstack_s_that_does_not_divide_names_the_layer_unless_excluded():
+    with pytest.raises(ValueError, match=r"cannot convert layer 'block.2' .*out_channels=8 must be divisible by s=3"):
+        convert(model(), "fullstack", s=3)
+    net = convert(model(), "fullstack", s=3, exclude=["block.2"])
+    assert type(net.block[2]) is nn.Conv2d and net.stem.n_filters == net.block[0].n_filters == 4
+
+
+def test_fullstack_needs_s():
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 's'"):
+        convert(model(), "fullstack")
+
+
+def test_fullstack_converts_a_bare_non_square_conv():
+    twin = convert(nn.Conv2d(4, 6, (3, 5), stride=(2, 1), padding=(1, 2)), "fullstack", s=3)
+    assert isinstance(twin, FullStackConv2d) and twin.filters.shape == (2, 4, 3, 5) and twin.stride == (2, 1)
+    assert twin(torch.zeros(1, 4, 7, 7)).shape == (1, 6, 4, 7)

@@ -6,6 +6,8 @@ torch; the NumPy core never imports it.
 """
 from .basis import BasisConv2d, SharedBasis
 from .convert import METHODS, convert
+from .fullstack import FullStackConv2d, binarize, ortho_loss, ortho_loss_released, ortho_penalty
 from .versatile import VersatileConv2d
 
-__all__ = ["VersatileConv2d", "BasisConv2d", "SharedBasis", "convert", "METHODS"]
+__all__ = ["VersatileConv2d", "BasisConv2d", "SharedBasis", "FullStackConv2d", "binarize", "ortho_loss",
+           "ortho_loss_released", "ortho_penalty", "convert", "METHODS"]

@@ -15,18 +15,10 @@ from torch import nn
 
 from .. import checks
 from ..basis import basis_cost, configure_layer, optimal_splits
+from .init import uniform_
 
 SPLIT_MODES = ("reshape", "loop")
 DEFAULT_SPLIT_MODE = "reshape"
-
-
-def _uniform_(param: torch.Tensor, bound: float, rng) -> None:
-    """U(-bound, bound): from the NumPy Generator ``rng`` (the NumPy layer's draws) or from torch's generator."""
-    with torch.no_grad():
-        if rng is None:
-            nn.init.uniform_(param, -bound, bound)
-        else:
-            param.copy_(torch.from_numpy(rng.uniform(-bound, bound, size=tuple(param.shape))))
 
 
 class SharedBasis(nn.Module):
@@ -48,7 +40,7 @@ class SharedBasis(nn.Module):
 
     def reset_parameters(self, rng=None) -> None:
         """U(-1/sqrt(p*kh*kw), +1/sqrt(p*kh*kw)), as ``nn.Conv2d`` initialises a weight of that shape."""
-        _uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
+        uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
 
     def forward(self, x):
         raise TypeError("SharedBasis only holds a basis; pass it to BasisConv2d(..., basis=shared) and call the layers")
@@ -110,11 +102,11 @@ class BasisConv2d(nn.Module):
     def reset_parameters(self, rng=None) -> None:
         """Draw basis (if the layer owns it), coeff and bias, in that order (see the class docstring)."""
         if self.owns_basis:
-            _uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
+            uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
         bound = 1.0 / math.sqrt(self.splits * self.n_basis)
         for param in (self.coeff, self.bias):
             if param is not None:
-                _uniform_(param, bound, rng)
+                uniform_(param, bound, rng)
 
     def layer_basis(self) -> torch.Tensor:
         """(m, p, kh, kw): the basis this layer convolves with; the first p channels of a wider shared one."""

@@ -3,20 +3,24 @@
 Every ``nn.Conv2d`` becomes the method's layer with the same in/out channels, kernel size,
 stride, padding and bias flag, so the model's feature-map widths and output shapes are
 unchanged while the stored weights shrink (for versatile filters by s*n, Prop. 1 and Eq. 8; for a
-filter basis to m*p*k*k + n*s*m, Eq. 6).
+filter basis to m*p*k*k + n*s*m, Eq. 6; for full-stack filters to k*c*d*d 32-bit weights, k = n/s,
+plus 1-bit masks, Eq. 9-10).
 """
 from __future__ import annotations
 
 from torch import nn
 
 from .basis import basis_twin
+from .fullstack import FullStackConv2d
 from .versatile import VersatileConv2d
 
-# method -> twin layer (or a function building it); it takes (in_channels, out_channels, kernel_size, stride,
-# padding, bias=..., device=..., dtype=..., **kw) like nn.Conv2d, so a new method is one more line here
+# method -> twin layer (or a function building it); it takes (in_channels, out_channels, kernel_size, stride=...,
+# padding=..., bias=..., device=..., dtype=..., **kw), stride and padding by keyword as nn.Conv2d names them, so a
+# new method is one more line here
 METHODS = {
     "versatile": VersatileConv2d,
     "basis": basis_twin,
+    "fullstack": FullStackConv2d,
 }
 
 
@@ -37,7 +41,8 @@ def convert(module: nn.Module, method: str, *, exclude=(), **kw) -> nn.Module:
     """Replace, in place, every ``nn.Conv2d`` of ``module`` (except the qualified names in ``exclude``)
     by ``METHODS[method]`` with the same out_channels; ``kw`` go to every new layer
     (for "versatile": delta, g, shared_bias, combine, channel_mode, rng; for "basis": n_basis or
-    basis_ratio, basis_channels or splits, and basis, rng, split_mode, see :func:`basis_twin`).
+    basis_ratio, basis_channels or splits, and basis, rng, split_mode, see :func:`basis_twin`; for
+    "fullstack": s, and masks, learn_masks, n_filters, rng).
 
     Returns ``module`` (or the new layer when ``module`` itself is an ``nn.Conv2d``). New
     layers take the old weight's device and dtype and are freshly initialised. A layer
@@ -60,8 +65,9 @@ def convert(module: nn.Module, method: str, *, exclude=(), **kw) -> nn.Module:
         if rule:
             raise ValueError(f"cannot convert layer {label!r} ({conv}) to {method!r}: {rule}; exclude it to keep it")
         try:
-            twin = METHODS[method](conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                                   bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype, **kw)
+            twin = METHODS[method](conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                   padding=conv.padding, bias=conv.bias is not None, device=conv.weight.device,
+                                   dtype=conv.weight.dtype, **kw)
         except ValueError as err:
             raise ValueError(f"cannot convert layer {label!r} ({conv}) to {method!r}: {err}") from err
         if not name:

@@ -1,0 +1,195 @@
+"""PyTorch twin of :class:`minilib.fullstack.FullStackConv2d` (full-stack filters, MVNet; Han et al., 2019).
+
+Same constructor arguments, parameter names ("filters", "mask_latent", "bias"), shapes and
+output channel order as the NumPy layer, so weights copy across by ``state_dict`` name, and
+the same NumPy Generator gives the same initial values. Symbols as in the paper: c in_channels,
+n out_channels, d x d kernel (D = c*d^2 entries per filter), k full-stack filters, s binary masks
+per filter. :func:`ortho_loss` is Eq. 7 as a differentiable tensor (autograd through the
+straight-through estimator), :func:`ortho_penalty` the λ-term of Eq. 8 for a whole model.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import checks
+from ..fullstack import configure_layer, fullstack_cost
+from .init import uniform_
+
+
+class BinarizeSTE(torch.autograd.Function):
+    """M = sign(latent) in {-1, +1} with sign(0) = +1, and a clipped straight-through gradient.
+
+    Backward (BinaryConnect / BNN straight-through estimator, the paper's STE [4]):
+    dL/dlatent = dL/dM * 1[|latent| <= 1], so a latent that has left [-1, 1] stops moving.
+    """
+
+    @staticmethod
+    def forward(ctx, latent):
+        ctx.save_for_backward(latent)
+        one = torch.ones((), dtype=latent.dtype, device=latent.device)
+        return torch.where(latent >= 0, one, -one)
+
+    @staticmethod
+    def backward(ctx, grad):
+        latent, = ctx.saved_tensors
+        return grad * (latent.abs() <= 1).to(grad.dtype)
+
+
+def binarize(latent: torch.Tensor) -> torch.Tensor:
+    """sign(latent) with sign(0) = +1, differentiable by the straight-through estimator of :class:`BinarizeSTE`."""
+    return BinarizeSTE.apply(latent)
+
+
+class FullStackConv2d(nn.Module):
+    """A c -> n convolution whose n sub-filters are k full-stack filters times binary masks (Eq. 3-5).
+
+    Sub-filter o (output channel o) is f̂_o = b_{o mod k} ∘ m, with m = sign(mask_latent[o // k])
+    for ``masks="shared"`` (MVNet-A, Eq. 3: s masks shared by all k filters) or
+    m = sign(mask_latent[o]) for ``masks="separate"`` (MVNet-B, Eq. 4-5: every filter has its own s masks).
+    k = ``n_filters``, or n/s when it is not given; with ``n_filters`` only the first n of the
+    k*s sub-filters are used (the paper's LeNet gets 50 maps from k = ceil(50/20) = 3 filters).
+
+    Parameters: ``filters`` B (k, c, kh, kw); ``mask_latent`` (s, c, kh, kw) shared or
+    (n, c, kh, kw) separate; ``bias`` (n,). With ``learn_masks=False`` ``mask_latent`` is a
+    registered buffer (fixed random masks, the paper's "-Rand" rows of Table 1): it is saved in
+    the ``state_dict`` but gets no gradient.
+
+    The forward pass builds the dense weight M∘B (n, c, kh, kw) and runs ONE convolution, as the
+    released code does: the s-fold multiplication saving of Eq. 12-14 (multiply each patch by the k
+    full-stack filters once, then only add and subtract) is not realised here; the NumPy layer's
+    fast path computes it that way. Gradients: exact for filters and bias, straight-through
+    (:func:`binarize`) for ``mask_latent``.
+
+    Initialisation as in the NumPy layer: filters U(-1/sqrt(c*kh*kw), +) (the ``nn.Conv2d`` bound),
+    mask_latent U(-1, 1) (so sign gives Rademacher masks, as the released code), bias
+    U(-1/sqrt(c*kh*kw), +), drawn in that order from ``rng`` (a NumPy Generator: the NumPy
+    layer's draws) or, without it, from torch's generator.
+
+    Shapes: x (N, c, H, W) -> (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, s, stride=1, padding=0, bias=True, masks="shared",
+                 learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None):
+        super().__init__()
+        shape = configure_layer(self, in_channels, out_channels, kernel_size, s, stride, padding, masks, learn_masks,
+                                n_filters)
+        factory = dict(device=device, dtype=dtype)
+        self.filters = nn.Parameter(torch.empty((shape.k, shape.c, *shape.kernel), **factory))
+        latent = torch.empty(shape.mask_shape, **factory)
+        if self.learn_masks:
+            self.mask_latent = nn.Parameter(latent)
+        else:
+            self.register_buffer("mask_latent", latent)
+        self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng=None) -> None:
+        """Draw filters, mask_latent and bias, in that order (see the class docstring)."""
+        bound = 1.0 / math.sqrt(self.filters[0].numel())
+        uniform_(self.filters, bound, rng)
+        uniform_(self.mask_latent, 1.0, rng)
+        if self.bias is not None:
+            uniform_(self.bias, bound, rng)
+
+    def binary_masks(self) -> torch.Tensor:
+        """M = sign(mask_latent) in {-1, +1}, (s or n, c, kh, kw), with the straight-through gradient."""
+        return binarize(self.mask_latent)
+
+    def dense_weight(self) -> torch.Tensor:
+        """(n, c, kh, kw): row o is the sub-filter b_{o mod k} ∘ m_{o // k} (shared, Eq. 3) or b_{o mod k} ∘ m_o
+        (separate, Eq. 5)."""
+        n, k = self.out_channels, self.n_filters
+        repeats = -(-n // k)
+        filters = self.filters.repeat(repeats, 1, 1, 1)[:n]                 # row o: b_{o mod k}
+        masks = self.binary_masks()
+        if self.masks == "shared":
+            masks = masks.repeat_interleave(k, dim=0)[:n]                   # row o: m_{o // k}
+        return filters * masks
+
+    def ortho_loss(self, released: bool = False) -> torch.Tensor:
+        """Eq. 7 for this layer's masks (:func:`ortho_loss`), or the released variant (:func:`ortho_loss_released`)."""
+        if released:
+            return ortho_loss_released(self.mask_latent)
+        return ortho_loss(self.mask_latent, None if self.masks == "shared" else self.n_filters)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
+            raise ValueError(f"kernel_size={self.kernel_size} is larger than the padded input "
+                             f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={self.padding})")
+        return F.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding)
+
+    def cost(self, in_shape, out_shape) -> dict:
+        """Weights, mask bits, parameters and multiplications per sample, as the NumPy layer's ``cost`` (Eq. 9-14)."""
+        return fullstack_cost(self, tuple(out_shape)[-2:])
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, s={self.s}, "
+                f"n_filters={self.n_filters}, stride={self.stride}, padding={self.padding}, masks={self.masks!r}")
+        if self.bias is None:
+            text += ", bias=False"
+        if not self.learn_masks:
+            text += ", learn_masks=False"
+        return text
+
+
+# ----------------------------------------------------------------------------- Eq. 7-8: orthogonal masks
+def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
+    """M (D, rows): the binarised masks as columns, differentiable by the straight-through estimator."""
+    if not isinstance(mask_latent, torch.Tensor) or mask_latent.dim() != 4:
+        shape = tuple(mask_latent.shape) if hasattr(mask_latent, "shape") else type(mask_latent).__name__
+        raise ValueError(f"mask_latent must be a 4-dimensional tensor (s or out_channels, c, kh, kw), got {shape}")
+    return binarize(mask_latent).reshape(mask_latent.shape[0], -1).T
+
+
+def _gram_residual(columns: torch.Tensor) -> torch.Tensor:
+    """A = M^T M / D - I for masks M (D, m) as columns."""
+    d, m = columns.shape
+    return columns.T @ columns / d - torch.eye(m, dtype=columns.dtype, device=columns.device)
+
+
+def ortho_loss(mask_latent: torch.Tensor, n_filters=None) -> torch.Tensor:
+    """Eq. 7, L = 1/2 ||M^T M / D - I||_F^2 over the masks M = [m_1, ..., m_s] (D x s) of ONE full-stack filter.
+
+    ``mask_latent`` (s, c, kh, kw) shared masks (``n_filters=None``: one set, Eq. 3), or the
+    (n, c, kh, kw) separate masks with ``n_filters=k``: filter i owns masks i, i+k, i+2k, ...
+    (Eq. 4-5) and the loss is the sum of the k filters' terms. A scalar tensor; its gradient
+    reaches the latent through :func:`binarize`'s STE, as :func:`minilib.fullstack.ortho_loss` computes it.
+    """
+    columns = _mask_columns(mask_latent)
+    if n_filters is None:
+        groups = [columns]
+    else:
+        k = checks.positive_int(n_filters, "n_filters")
+        groups = [columns[:, i::k] for i in range(min(k, columns.shape[1]))]
+    return sum(0.5 * _gram_residual(group).square().sum() for group in groups)
+
+
+def ortho_loss_released(mask_latent: torch.Tensor) -> torch.Tensor:
+    """The released code's form of Eq. 7: mean((M^T M / D - I)^2) with ALL masks of the layer as the columns of M.
+
+    That is ||.||_F^2 / m^2 for m masks instead of 1/2 ||.||_F^2 per full-stack filter: 2/s^2 times
+    :func:`ortho_loss` for shared masks; for separate masks it also couples masks of different filters.
+    """
+    return _gram_residual(_mask_columns(mask_latent)).square().mean()
+
+
+def ortho_penalty(model: nn.Module, lam: float = 0.1, released: bool = False) -> torch.Tensor:
+    """λ sum_l L_ortho(M^l), the second term of Eq. 8, over every :class:`FullStackConv2d` of ``model``.
+
+    Layers with ``learn_masks=False`` are left out (fixed masks). Add it to the task loss before
+    ``backward``; the paper sets λ = 0.1 (Sec. 3.1.1). ``released=True`` uses :func:`ortho_loss_released`.
+    """
+    lam = checks.non_negative_number(lam, "lam")
+    layers = [m for m in model.modules() if isinstance(m, FullStackConv2d) and m.learn_masks]
+    if not layers:
+        return torch.zeros(())
+    return lam * sum(layer.ortho_loss(released) for layer in layers)

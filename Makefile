@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench lab setup clean
+.PHONY: book test bench reproduce-mnist lab setup clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/versatile_benchmark.py --out results/bench_versatile.json
 	$(BIN)/python benchmarks/basis_benchmark.py --out results/bench_basis.json
 	$(BIN)/python benchmarks/fullstack_benchmark.py --out results/bench_fullstack.json
+
+## make reproduce-mnist: train every MNIST run of Versatile Tables 2-3 and MVNet Table 1 / Fig. 2 with the torch
+## twins, then the NumPy-backend runs; one JSON per run and seed in results/mnist/. This takes hours on 2 cores.
+## It is incremental: runs whose file exists are skipped, so stop it at any time and run it again to continue
+## (`python -m minilib.reproduce mnist --list` shows what is done; --runs NAME ... trains a piece).
+reproduce-mnist: $(STAMP)
+	$(BIN)/python -m minilib.reproduce mnist
+	$(BIN)/python -m minilib.reproduce mnist --backend numpy
 
 ## make lab: JupyterLab on the notebooks.
 lab: $(STAMP)

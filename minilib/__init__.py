@@ -9,7 +9,7 @@ from .gradcheck import check_layer_gradients, numeric_gradient, rel_error
 from .im2col import col2im, col2im_naive, conv_output_size, im2col, im2col_naive
 from .layers import AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential
 from .losses import l1, mse, softmax_cross_entropy
-from .optim import SGD, Adam, StepLR
+from .optim import SGD, Adam, CosineLR, StepLR
 
 __version__ = "0.1.0"
 
@@ -18,6 +18,6 @@ __all__ = [
     "conv2d_forward", "conv2d_backward", "conv2d_forward_naive", "conv2d_backward_naive",
     "conv2d_forward_fast", "conv2d_backward_fast",
     "Module", "Conv2d", "Linear", "ReLU", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm2d", "Dropout", "Sequential",
-    "softmax_cross_entropy", "mse", "l1", "SGD", "Adam", "StepLR",
+    "softmax_cross_entropy", "mse", "l1", "SGD", "Adam", "StepLR", "CosineLR",
     "numeric_gradient", "rel_error", "check_layer_gradients",
 ]

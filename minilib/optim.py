@@ -8,6 +8,7 @@ as ``torch.optim`` does with ``model.parameters()``.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -99,3 +100,18 @@ class StepLR:
     def step(self):
         self.epoch += 1
         self.optimizer.lr = self.base_lr * self.gamma ** (self.epoch // self.step_size)
+
+
+class CosineLR:
+    """Cosine annealing from the optimiser's learning rate to 0 over ``epochs`` epochs (call ``step()`` once per epoch):
+
+    lr_e = lr_0 * (1 + cos(pi * e / epochs)) / 2, as ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=epochs)``.
+    """
+
+    def __init__(self, optimizer, epochs):
+        self.optimizer, self.epochs = optimizer, checks.positive_int(epochs, "epochs")
+        self.base_lr, self.epoch = optimizer.lr, 0
+
+    def step(self):
+        self.epoch += 1
+        self.optimizer.lr = self.base_lr * (1 + math.cos(math.pi * self.epoch / self.epochs)) / 2

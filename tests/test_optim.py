@@ -4,7 +4,7 @@ A small model gets the same seeded gradients on both sides for several steps (fi
 gradients, so the comparison isolates the update rule from the backward pass); after
 every step each parameter must match torch's. Covers SGD (plain, momentum, Nesterov,
 weight decay and their combinations) and Adam (with and without weight decay, other
-betas/eps), and ``StepLR``'s learning-rate sequence against torch's scheduler.
+betas/eps), and the learning-rate sequences of ``StepLR`` and ``CosineLR`` against torch's schedulers.
 """
 import numpy as np
 import pytest
@@ -95,6 +95,23 @@ def test_steplr_matches_torch(step_size, gamma):
         torch_lrs.append(torch_opt.param_groups[0]["lr"])
     assert_close(np.array(ml_lrs), np.array(torch_lrs), "lr sequence")
     assert len(set(np.round(ml_lrs, 12))) > 1, "the schedule must change the learning rate"
+
+
+def test_cosinelr_matches_torch():
+    ml_opt = ml.SGD(small_model(), lr=0.3)
+    scheduler = ml.CosineLR(ml_opt, epochs=7)
+    param = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    torch_opt = torch.optim.SGD([param], lr=0.3)
+    torch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(torch_opt, T_max=7)
+    ml_lrs, torch_lrs = [ml_opt.lr], [torch_opt.param_groups[0]["lr"]]
+    for _ in range(7):
+        torch_opt.step()
+        scheduler.step()
+        torch_scheduler.step()
+        ml_lrs.append(ml_opt.lr)
+        torch_lrs.append(torch_opt.param_groups[0]["lr"])
+    assert_close(np.array(ml_lrs), np.array(torch_lrs), "lr sequence")
+    assert ml_lrs[0] == 0.3 and abs(ml_lrs[-1]) < 1e-12
 
 
 def test_sgd_uses_the_scheduled_lr():

@@ -1,0 +1,421 @@
+"""MNIST: Versatile filters Tables 2-3 (Wang et al., NeurIPS 2018), MVNet Table 1 and Fig. 2 (Han et al., NeurIPS 2019).
+
+Every run trains one LeNet variant of :mod:`minilib.models` with ONE recipe, the same for every
+variant and both backends (:data:`RECIPE`):
+
+- data: MNIST pixels / 255, standardised with the mean and std of the training split; train on the
+  first 50,000 training images, validate on the last 10,000 (as Wang et al. Sec. 3.1), report the
+  10,000 test images once, after the last epoch (the last epoch's model; no model selection);
+- SGD, momentum 0.9, weight decay 5e-4 on every parameter, batch 128, learning rate 0.02
+  annealed to 0 by a cosine over the run's epochs (stepped once per epoch), 12 epochs, no
+  augmentation, float32; initial weights from ``lenet(name, rng=np.random.default_rng(seed))``,
+  and the same generator then shuffles the mini-batches, so one seed means the same network and
+  the same batches in both backends;
+- loss: cross-entropy, plus λ L_ortho (Eq. 7-8 of MVNet, summed over the full-stack layers) for
+  MVNets with learned masks, λ = 0.1 as in the paper (Sec. 3.1.1). Fixed-mask ("rand") MVNets
+  have no penalty.
+
+With 2 torch threads the baseline takes about 4.5 minutes (seed 0: 99.24% test accuracy, 99.04%
+validation accuracy after the last epoch); the other variants take between about as long and
+twice as long per epoch (versatile-1 and the channel-versatile v2 models are the slowest).
+A learning rate of 0.05 makes this LeNet diverge: it has no ReLU after its first two convolutions
+and no batch normalisation.
+
+Runs (:func:`default_plan`): Table 2 ``baseline``, ``versatile-1..3``; Table 3 ``versatile-v2-1..3``;
+MVNet Table 1 ``mvnet-{a,b}-{10,20}``, ``mvnet-{a,b}-rand-20``; Fig. 2(a) ``mvnet-a-{2,5,50}`` (with
+``mvnet-a-10`` and ``-20`` from Table 1); Fig. 2(b) ``mvnet-a-{5,10,20}-lam{0.001,...,10}-e5``,
+trained for 5 epochs instead of 12 (the λ sweep is 15 runs). Three seeds (0, 1, 2) for
+``baseline``, ``versatile-3``, ``versatile-v2-1``, ``mvnet-a-10``, ``mvnet-b-10``; seed 0 for the rest.
+With ``--backend numpy`` the default runs are ``baseline`` and ``versatile-3`` (seed 0), trained
+with minilib's own layers and :func:`minilib.train.fit`.
+
+A run's name says everything that differs from the recipe: ``<variant>[-lam<λ>][-e<epochs>]``,
+plus ``-numpy`` for the NumPy backend. ``--lam`` and ``--epochs`` add those suffixes. One JSON per
+run and seed, ``<out-dir>/<run>_seed<seed>.json``; a run whose file exists is skipped unless
+``--force``, so the sweep can be stopped and resumed::
+
+    python -m minilib.reproduce mnist --list                          # the plan, and what is done
+    python -m minilib.reproduce mnist --runs baseline --seeds 0       # one run, about 4.5 minutes
+    python -m minilib.reproduce mnist                                 # everything (hours), resumable
+    python -m minilib.reproduce mnist --backend numpy                 # the NumPy-backend runs
+    python -m minilib.reproduce mnist --quick --out-dir /tmp/mnist    # smoke test, seconds
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import pathlib
+import platform
+import re
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ..accounting import summarize
+from ..models import VARIANTS, lenet
+from ..results import RESULTS_DIR, write_result
+
+HELP = "LeNet variants on MNIST: Versatile Tables 2-3, MVNet Table 1 and Fig. 2"
+
+RECIPE = {
+    "optimizer": "SGD",
+    "lr": 0.02,
+    "momentum": 0.9,
+    "nesterov": False,
+    "weight_decay": 5e-4,
+    "weight_decay_applies_to": "every parameter (filters, biases, mask latents)",
+    "batch_size": 128,
+    "schedule": "cosine annealing from lr to 0 over the run's epochs, stepped once per epoch",
+    "epochs": 12,
+    "loss": "cross-entropy + lam * L_ortho (MVNet Eq. 7-8) for MVNets with learned masks",
+    "lam": 0.1,
+    "inputs": "pixels / 255, standardised with the training split's mean and std",
+    "augmentation": None,
+    "dtype": "float32",
+    "init": "minilib.models.lenet(model, rng=np.random.default_rng(seed)); the same rng then shuffles",
+    "split": "train: first 50,000 training images; val: last 10,000; test: the 10,000 test images",
+    "model_selection": "none: the last epoch's model is tested once; val accuracy is only reported",
+}
+N_TRAIN, N_VAL = 50_000, 10_000
+QUICK_SIZES = {"train": 1024, "val": 512, "test": 512}      # --quick: a smoke test in seconds
+
+TABLE_RUNS = ("baseline", "versatile-1", "versatile-2", "versatile-3",                 # Versatile Table 2
+              "versatile-v2-1", "versatile-v2-2", "versatile-v2-3",                     # Versatile Table 3
+              "mvnet-a-10", "mvnet-b-10", "mvnet-a-20", "mvnet-b-20",                   # MVNet Table 1
+              "mvnet-a-rand-20", "mvnet-b-rand-20")
+THREE_SEEDS = ("baseline", "versatile-3", "versatile-v2-1", "mvnet-a-10", "mvnet-b-10")
+FIG2A_S = (2, 5, 10, 20, 50)
+FIG2B_S, FIG2B_LAMBDAS, FIG2B_EPOCHS = (5, 10, 20), (0.001, 0.01, 0.1, 1, 10), 5
+NUMPY_RUNS = ("baseline", "versatile-3")
+BACKENDS = ("torch", "numpy")
+
+_NAME = re.compile(r"^(?P<model>.+?)(?:-lam(?P<lam>\d+(?:\.\d+)?(?:e-?\d+)?))?(?:-e(?P<epochs>\d+))?$")
+
+
+def learns_masks(model: str) -> bool:
+    """True when the variant has full-stack layers with learned masks (the ortho penalty applies)."""
+    return any(kind == "fullstack" and kwargs.get("learn_masks", True) for kind, kwargs in VARIANTS[model])
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training configuration; ``lam`` and ``epochs`` are None where the recipe's values hold."""
+    model: str
+    lam: float | None = None
+    epochs: int | None = None
+    backend: str = "torch"
+
+    def __post_init__(self):
+        if self.model not in VARIANTS:
+            raise ValueError(f"model={self.model!r} is not a LeNet variant; known variants: {', '.join(VARIANTS)}")
+        if self.lam is not None and not learns_masks(self.model):
+            raise ValueError(f"lam={self.lam} given for {self.model!r}: the orthogonality penalty applies only to "
+                             f"MVNet variants with learned masks")
+        if self.lam is not None and self.lam < 0:
+            raise ValueError(f"lam={self.lam} must be >= 0")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs={self.epochs} must be a positive integer")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} must be one of {BACKENDS}")
+
+    @property
+    def name(self) -> str:
+        """``<model>[-lam<λ>][-e<epochs>][-numpy]``: the file stem before ``_seed<seed>``."""
+        return (self.model + ("" if self.lam is None else f"-lam{self.lam:g}")
+                + ("" if self.epochs is None else f"-e{self.epochs}") + ("-numpy" if self.backend == "numpy" else ""))
+
+    @property
+    def n_epochs(self) -> int:
+        return RECIPE["epochs"] if self.epochs is None else self.epochs
+
+    @property
+    def penalty_lam(self) -> float | None:
+        """λ of Eq. 8 for this run, or None where no mask is learned."""
+        if not learns_masks(self.model):
+            return None
+        return RECIPE["lam"] if self.lam is None else self.lam
+
+    def with_overrides(self, epochs=None, lam=None) -> "Run":
+        """The run with ``--epochs`` / ``--lam`` applied; a value equal to the run's own changes nothing,
+        and ``lam`` is ignored by runs without learned masks."""
+        run = self
+        if epochs is not None and epochs != run.n_epochs:
+            run = dataclasses.replace(run, epochs=epochs)
+        if lam is not None and run.penalty_lam is not None and lam != run.penalty_lam:
+            run = dataclasses.replace(run, lam=lam)
+        return run
+
+
+def parse_run(text: str, backend: str = "torch") -> Run:
+    """``"mvnet-a-10-lam0.01-e5"`` -> ``Run("mvnet-a-10", lam=0.01, epochs=5)``; a bare variant name uses the recipe."""
+    match = _NAME.match(text)
+    if match is None or match["model"] not in VARIANTS:
+        raise ValueError(f"run {text!r} is not <variant>[-lam<lambda>][-e<epochs>] with a variant of "
+                         f"minilib.models.VARIANTS ({', '.join(VARIANTS)})")
+    lam, epochs = match["lam"], match["epochs"]
+    return Run(match["model"], None if lam is None else float(lam), None if epochs is None else int(epochs), backend)
+
+
+def default_seeds(run: Run) -> tuple:
+    """Seeds 0, 1, 2 for the recipe runs of :data:`THREE_SEEDS` on the torch backend; seed 0 otherwise."""
+    plain = run.lam is None and run.epochs is None and run.backend == "torch"
+    return (0, 1, 2) if plain and run.model in THREE_SEEDS else (0,)
+
+
+def default_runs(backend: str = "torch") -> list:
+    """Every MNIST run of the papers: Tables 2-3, MVNet Table 1, Fig. 2(a) and the Fig. 2(b) λ sweep (torch);
+    or the NumPy-backend runs."""
+    if backend == "numpy":
+        return [Run(model, backend="numpy") for model in NUMPY_RUNS]
+    runs = [Run(model) for model in TABLE_RUNS]
+    runs += [Run(f"mvnet-a-{s}") for s in FIG2A_S if f"mvnet-a-{s}" not in TABLE_RUNS]
+    runs += [Run(f"mvnet-a-{s}", lam=lam, epochs=FIG2B_EPOCHS) for s in FIG2B_S for lam in FIG2B_LAMBDAS]
+    return runs
+
+
+def default_plan(backend: str = "torch") -> list:
+    """``[(Run, seeds), ...]`` of :func:`default_runs` with :func:`default_seeds`."""
+    return [(run, default_seeds(run)) for run in default_runs(backend)]
+
+
+def make_plan(names=None, seeds=None, backend="torch", epochs=None, lam=None) -> list:
+    """``[(Run, seeds), ...]``: the named runs (default: :func:`default_runs`), overrides applied,
+    each with ``seeds`` or its :func:`default_seeds`; a run named twice is planned once."""
+    runs = default_runs(backend) if not names else [parse_run(name, backend) for name in names]
+    plan, seen = [], set()
+    for run in runs:
+        run = run.with_overrides(epochs, lam)
+        if run.name not in seen:
+            seen.add(run.name)
+            plan.append((run, tuple(seeds) if seeds else default_seeds(run)))
+    return plan
+
+
+def result_path(out_dir, run: Run, seed: int) -> pathlib.Path:
+    return pathlib.Path(out_dir) / f"{run.name}_seed{seed}.json"
+
+
+# ----------------------------------------------------------------------------- data
+def load_splits(quick: bool = False) -> dict:
+    """``{"train", "val", "test": (x float32 (N, 1, 28, 28), y int64 (N,)), "mean", "std"}``, standardised.
+
+    Train: the first 50,000 training images; val: the last 10,000; with ``quick`` the first
+    :data:`QUICK_SIZES` images of each.
+    """
+    from ..data import load_mnist
+    from ..data.transforms import images_to_nchw, standardize
+
+    (x, y), (x_test, y_test) = load_mnist("train"), load_mnist("test")
+    sizes = QUICK_SIZES if quick else {"train": N_TRAIN, "val": N_VAL, "test": len(x_test)}
+    train = slice(0, sizes["train"])
+    val = slice(N_TRAIN, N_TRAIN + sizes["val"])
+    x_train, mean, std = standardize(images_to_nchw(x[train]))
+    splits = {"train": (x_train, y[train]),
+              "val": (standardize(images_to_nchw(x[val]), mean, std)[0], y[val]),
+              "test": (standardize(images_to_nchw(x_test[:sizes["test"]]), mean, std)[0], y_test[:sizes["test"]])}
+    splits = {key: (np.ascontiguousarray(xs, dtype=np.float32), ys.astype(np.int64))
+              for key, (xs, ys) in splits.items()}
+    return {**splits, "mean": float(mean[0]), "std": float(std[0])}
+
+
+# ----------------------------------------------------------------------------- training, one backend each
+# one entry per epoch; "seconds" is the epoch's wall time including its validation pass
+HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "penalty", "val_loss", "val_accuracy", "seconds")
+
+
+def _epoch_line(run, seed, history, epochs) -> str:
+    penalty = history["penalty"][-1]
+    return (f"{run.name} seed {seed} epoch {history['epoch'][-1]}/{epochs}: lr {history['lr'][-1]:.4g}  "
+            f"train loss {history['train_loss'][-1]:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
+            + f"  val acc {history['val_accuracy'][-1]:.4f}  {history['seconds'][-1]:.1f} s")
+
+
+def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
+    """Train with the PyTorch twins (:mod:`minilib.torch.training`); returns the run's measurements."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..torch import ortho_penalty
+    from ..torch.training import evaluate, train_epoch
+
+    rng = np.random.default_rng(seed)
+    model = lenet(run.model, backend="torch", rng=rng).float()
+    tensors = {key: tuple(torch.from_numpy(array) for array in splits[key]) for key in ("train", "val", "test")}
+    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
+                                nesterov=RECIPE["nesterov"], weight_decay=RECIPE["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    lam = run.penalty_lam
+    penalty = None if lam is None else (lambda: ortho_penalty(model, lam))
+
+    initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *tensors["val"])))
+    history = {key: [] for key in HISTORY_KEYS}
+    n_batches = -(-len(splits["train"][0]) // RECIPE["batch_size"])
+    bar = tqdm(total=epochs * n_batches, desc=f"{run.name} seed {seed}", file=sys.stderr, unit="batch")
+
+    def on_batch(loss):
+        bar.update()
+        bar.set_postfix(loss=f"{loss:.4f}")
+
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        stats = train_epoch(model, optimizer, *tensors["train"], batch_size=RECIPE["batch_size"], rng=rng,
+                            penalty=penalty, on_batch=on_batch)
+        val_loss, val_accuracy = evaluate(model, *tensors["val"])
+        scheduler.step()
+        _append(history, epoch=epoch, lr=lr, train_loss=stats["loss"], train_accuracy=stats["accuracy"],
+                penalty=stats["penalty"], val_loss=val_loss, val_accuracy=val_accuracy,
+                seconds=time.perf_counter() - start)
+        tqdm.write(_epoch_line(run, seed, history, epochs), file=sys.stderr)
+    bar.close()
+    test_loss, test_accuracy = evaluate(model, *tensors["test"])
+    return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
+            "test_accuracy": test_accuracy, "threads": torch.get_num_threads()}
+
+
+def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
+    """Train with minilib's own layers and :func:`minilib.train.fit` (its tqdm bar per epoch)."""
+    from ..fullstack import OrthoPenalty
+    from ..losses import softmax_cross_entropy
+    from ..optim import SGD, CosineLR
+    from ..train import evaluate, fit
+
+    rng = np.random.default_rng(seed)
+    model = lenet(run.model, backend="numpy", rng=rng).astype(np.float32)
+    optimizer = SGD(model, lr=RECIPE["lr"], momentum=RECIPE["momentum"], nesterov=RECIPE["nesterov"],
+                    weight_decay=RECIPE["weight_decay"])
+    lam = run.penalty_lam
+    regularizer = None if lam is None else OrthoPenalty(model, lam=lam)
+    lrs = [RECIPE["lr"] * (1 + math.cos(math.pi * e / epochs)) / 2 for e in range(epochs)]    # what CosineLR sets
+
+    initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, softmax_cross_entropy, *splits["val"])))
+    print(f"{run.name} seed {seed}: NumPy backend, {epochs} epochs", file=sys.stderr)
+    fitted = fit(model, softmax_cross_entropy, optimizer, *splits["train"], epochs=epochs,
+                 batch_size=RECIPE["batch_size"], rng=rng, x_val=splits["val"][0], y_val=splits["val"][1],
+                 scheduler=CosineLR(optimizer, epochs), progress="bar", regularizer=regularizer,
+                 log=lambda line: print(f"{run.name} seed {seed} {line}", file=sys.stderr))
+    history = {"epoch": [int(e) for e in fitted["epoch"]], "lr": [float(lr) for lr in lrs],
+               "train_loss": fitted["loss"], "train_accuracy": fitted["accuracy"],
+               "penalty": fitted["penalty"] or [None] * epochs, "val_loss": fitted["val_loss"],
+               "val_accuracy": fitted["val_accuracy"], "seconds": fitted["seconds"]}
+    test_loss, test_accuracy = evaluate(model, softmax_cross_entropy, *splits["test"])
+    return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
+            "test_accuracy": test_accuracy, "threads": _blas_threads()}
+
+
+TRAINERS = {"torch": train_torch, "numpy": train_numpy}
+
+
+def _append(history, **values):
+    for key, value in values.items():
+        history[key].append(value)
+
+
+def _blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    pools = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return pools[0] if pools else None
+
+
+def _versions() -> dict:
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "torch": None}
+    try:
+        import torch
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+# ----------------------------------------------------------------------------- one run, the command
+def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
+    """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds
+    the seed, command, date and git revision)."""
+    epochs = 1 if quick else run.n_epochs
+    start = time.perf_counter()
+    trained = TRAINERS[run.backend](run, seed, splits, epochs)
+    wall = time.perf_counter() - start
+    summary = summarize(trained["model"], (1, 28, 28))
+    history = trained["history"]
+    best = int(np.argmax(history["val_accuracy"]))
+    return {
+        "experiment": "mnist", "run": run.name, "model": run.model, "backend": run.backend,
+        "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam},
+        "data": {"dataset": "MNIST", "train": len(splits["train"][0]), "val": len(splits["val"][0]),
+                 "test": len(splits["test"][0]), "mean": splits["mean"], "std": splits["std"]},
+        "history": history, "initial": trained["initial"],
+        "test_loss": trained["test_loss"], "test_accuracy": trained["test_accuracy"],
+        "best_val_accuracy": history["val_accuracy"][best], "best_epoch": history["epoch"][best],
+        "last_val_accuracy": history["val_accuracy"][-1],
+        "cost": {**summary.totals, "params_32bit": summary.params_32bit},
+        "paper_strings": summary.paper_strings(),
+        "wall_seconds": wall, "epoch_seconds": float(np.mean(history["seconds"])),
+        "threads": trained["threads"], "versions": _versions(),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", nargs="+", metavar="NAME",
+                        help="runs to train, <variant>[-lam<lambda>][-e<epochs>] (default: every run of the papers' "
+                             "MNIST tables and figures)")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="seeds for every run (default: 0 1 2 for the five seeded runs, 0 for the rest)")
+    parser.add_argument("--epochs", type=int, help=f"epochs for every run (default: {RECIPE['epochs']}; "
+                        f"{FIG2B_EPOCHS} for the Fig. 2(b) runs); adds -e<epochs> to the run names")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="torch (the twins) or numpy (minilib layers; adds -numpy to the run names)")
+    parser.add_argument("--lam", type=float, help=f"lambda of the orthogonality penalty for MVNets with learned "
+                        f"masks (default {RECIPE['lam']}); adds -lam<lambda> to their names")
+    parser.add_argument("--force", action="store_true", help="retrain runs whose result file exists")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test in seconds: {train} training, {val} validation and {test} test images, "
+                             "1 epoch, written to --out-dir or a new temporary folder".format(**QUICK_SIZES))
+    parser.add_argument("--out-dir", type=pathlib.Path,
+                        help=f"where the JSON files go (default: {RESULTS_DIR / 'mnist'})")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch.set_num_threads for the torch backend (default 2)")
+    parser.add_argument("--list", action="store_true", help="print the planned runs and which are done, then exit")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.out_dir is not None:
+        out_dir = args.out_dir
+    elif args.quick:
+        out_dir = pathlib.Path(tempfile.mkdtemp(prefix="minilib-reproduce-mnist-"))
+    else:
+        out_dir = RESULTS_DIR / "mnist"
+    try:
+        plan = make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    jobs = [(run, seed, result_path(out_dir, run, seed)) for run, seeds in plan for seed in seeds]
+    todo = [job for job in jobs if args.force or not job[2].exists()]
+    if args.list:
+        for run, seed, path in jobs:
+            state = "done" if path.exists() else "todo"
+            print(f"{state}  {run.name:<28} seed {seed}  {run.n_epochs:>2} epochs  {path}")
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} done")
+        return 0
+    for run, seed, path in jobs:
+        if (run, seed, path) not in todo:
+            print(f"skip {run.name} seed {seed}: {path} exists (--force retrains)")
+    if not todo:
+        return 0
+    if args.backend == "torch":
+        import torch
+        torch.set_num_threads(args.threads)
+    splits = load_splits(args.quick)
+    for run, seed, path in todo:
+        payload = train_run(run, seed, splits, quick=args.quick)
+        write_result(path, payload, seed=seed)
+        print(f"{run.name} seed {seed}: test accuracy {payload['test_accuracy']:.4f}, best val "
+              f"{payload['best_val_accuracy']:.4f}, {payload['wall_seconds']:.0f} s -> {path}")
+    return 0

@@ -1,0 +1,196 @@
+"""The MNIST reproduction command (``python -m minilib.reproduce mnist``) and the results it writes.
+
+Quick runs (``--quick``: 1024 training images, one epoch) take seconds in a subprocess: the JSON
+must have the complete schema, the loss must fall, a second call must skip finished runs, and
+NumPy-backend runs must track their torch twins (same seed: same initial weights, same batches).
+Every file committed under ``results/mnist/`` must have the same schema, and its weights,
+memory and FLOPs must equal :func:`minilib.accounting.summarize` of the model it names, so the
+results cannot drift from the code (with no committed file the check passes vacuously).
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minilib.accounting import summarize
+from minilib.data import registry
+from minilib.models import VARIANTS, lenet
+from minilib.reproduce import mnist
+from minilib.reproduce.__main__ import main as reproduce_main
+from minilib.results import RESULTS_DIR
+
+TOP_KEYS = {"command", "seed", "date", "git_revision", "experiment", "run", "model", "backend", "epochs", "lam",
+            "quick", "recipe", "data", "history", "initial", "test_loss", "test_accuracy", "best_val_accuracy",
+            "best_epoch", "last_val_accuracy", "cost", "paper_strings", "wall_seconds", "epoch_seconds", "threads",
+            "versions"}
+COST_KEYS = {"conv_weights", "mask_bits", "params", "params_32bit", "memory_kb", "flops"}
+FULL_DATA = {"train": 50_000, "val": 10_000, "test": 10_000}
+
+needs_mnist = pytest.mark.skipif(not (registry.data_root() / "mnist/t10k-images-idx3-ubyte.gz").is_file(),
+                                 reason=f"no MNIST under {registry.data_root()}")
+
+
+def check_schema(result: dict, path: Path) -> None:
+    """Every key the notebooks read, with consistent values; ``path`` is the file the result came from."""
+    assert TOP_KEYS <= result.keys(), f"{path.name}: missing {sorted(TOP_KEYS - result.keys())}"
+    assert result["experiment"] == "mnist" and result["model"] in VARIANTS
+    assert result["backend"] in mnist.BACKENDS
+    stem = result["run"].removesuffix("-numpy") if result["backend"] == "numpy" else result["run"]
+    run = mnist.parse_run(stem, result["backend"])
+    assert run.name == result["run"] and run.model == result["model"]
+    assert path.name == f"{result['run']}_seed{result['seed']}.json"
+    assert result["lam"] == run.penalty_lam
+    assert result["epochs"] == (1 if result["quick"] else run.n_epochs)
+    assert result["command"].startswith("python -m minilib.reproduce mnist")
+    assert isinstance(result["date"], str) and isinstance(result["git_revision"], str) and result["git_revision"]
+    assert mnist.RECIPE.keys() <= result["recipe"].keys()
+    assert result["recipe"]["epochs"] == result["epochs"] and result["recipe"]["lam"] == result["lam"]
+    expected = mnist.QUICK_SIZES if result["quick"] else FULL_DATA
+    assert {key: result["data"][key] for key in expected} == expected
+
+    history, epochs = result["history"], result["epochs"]
+    assert set(mnist.HISTORY_KEYS) <= history.keys()
+    assert all(len(history[key]) == epochs for key in mnist.HISTORY_KEYS), "one history entry per epoch"
+    assert history["epoch"] == list(range(1, epochs + 1))
+    assert history["lr"][0] == result["recipe"]["lr"]
+    assert all((value is None) == (result["lam"] is None) for value in history["penalty"])
+    for value in [*history["train_accuracy"], *history["val_accuracy"], result["test_accuracy"]]:
+        assert 0.0 <= value <= 1.0
+    assert all(math.isfinite(value) for value in [*history["train_loss"], *history["val_loss"], result["test_loss"]])
+    assert result["best_val_accuracy"] == max(history["val_accuracy"])
+    assert history["val_accuracy"][history["epoch"].index(result["best_epoch"])] == result["best_val_accuracy"]
+    assert result["last_val_accuracy"] == history["val_accuracy"][-1]
+    assert {"val_loss", "val_accuracy"} <= result["initial"].keys()
+
+    assert result["cost"].keys() == COST_KEYS
+    assert result["wall_seconds"] > 0 and result["epoch_seconds"] > 0 and all(s > 0 for s in history["seconds"])
+    assert result["versions"]["numpy"] and result["versions"]["python"]
+    if result["backend"] == "torch":
+        assert result["versions"]["torch"] and result["threads"] >= 1
+
+
+def check_cost(result: dict) -> None:
+    """The stored weights / mask bits / parameters / memory / FLOPs are those of the named model today."""
+    summary = summarize(lenet(result["model"], rng=np.random.default_rng(0)), (1, 28, 28))
+    cost = result["cost"]
+    for key in ("conv_weights", "mask_bits", "params", "flops"):
+        assert cost[key] == getattr(summary, key), f"{result['run']}: {key} {cost[key]} != {getattr(summary, key)}"
+    assert cost["memory_kb"] == pytest.approx(summary.memory_kb, rel=1e-12)
+    assert cost["params_32bit"] == pytest.approx(summary.params_32bit, rel=1e-12)
+    assert result["paper_strings"] == summary.paper_strings()
+
+
+def run_command(*args, cwd) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "minilib.reproduce", "mnist", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def load(path: Path) -> dict:
+    result = json.loads(path.read_text())
+    check_schema(result, path)
+    check_cost(result)
+    return result
+
+
+# ----------------------------------------------------------------------------- names and the plan
+def test_run_names_round_trip_and_fill_in_the_recipe():
+    run = mnist.parse_run("mvnet-a-10-lam0.01-e5")
+    assert (run.model, run.lam, run.epochs, run.penalty_lam, run.n_epochs) == ("mvnet-a-10", 0.01, 5, 0.01, 5)
+    assert mnist.parse_run("versatile-v2-1") == mnist.Run("versatile-v2-1")
+    assert mnist.Run("mvnet-a-10").penalty_lam == mnist.RECIPE["lam"]
+    assert mnist.Run("mvnet-b-rand-20").penalty_lam is None and mnist.Run("baseline").penalty_lam is None
+    assert mnist.Run("baseline", backend="numpy").name == "baseline-numpy"
+    for backend in mnist.BACKENDS:
+        for run in mnist.default_runs(backend):
+            stem = run.name.removesuffix("-numpy")
+            assert mnist.parse_run(stem, backend) == run
+
+
+@pytest.mark.parametrize("name", ["lenet", "baseline-lam0.1", "mvnet-a-rand-20-lam1", "mvnet-a-10-e0", "mvnet-a-7"])
+def test_bad_run_names_are_refused(name):
+    with pytest.raises(ValueError, match="baseline|lam|epochs|variant"):
+        mnist.parse_run(name)
+
+
+def test_overrides_rename_only_what_they_change():
+    assert mnist.Run("baseline").with_overrides(epochs=mnist.RECIPE["epochs"]).name == "baseline"
+    assert mnist.Run("baseline").with_overrides(epochs=3, lam=1.0).name == "baseline-e3"
+    assert mnist.Run("mvnet-a-10").with_overrides(lam=mnist.RECIPE["lam"]).name == "mvnet-a-10"
+    assert mnist.Run("mvnet-a-10").with_overrides(lam=1.0).name == "mvnet-a-10-lam1"
+
+
+def test_default_plan_has_every_paper_run_and_its_seeds():
+    plan = {run.name: seeds for run, seeds in mnist.default_plan()}
+    for name in mnist.TABLE_RUNS:
+        assert plan[name] == ((0, 1, 2) if name in mnist.THREE_SEEDS else (0,))
+    assert all(f"mvnet-a-{s}" in plan for s in mnist.FIG2A_S)
+    sweep = [name for name in plan if "-lam" in name]
+    assert len(sweep) == len(mnist.FIG2B_S) * len(mnist.FIG2B_LAMBDAS) == 15
+    assert all(name.endswith(f"-e{mnist.FIG2B_EPOCHS}") for name in sweep)
+    assert sum(len(seeds) for seeds in plan.values()) == 41
+    numpy_plan = {run.name: seeds for run, seeds in mnist.default_plan("numpy")}
+    assert numpy_plan == {"baseline-numpy": (0,), "versatile-3-numpy": (0,)}
+
+
+def test_list_shows_the_plan_and_a_bad_name_exits_2(tmp_path, capsys):
+    assert reproduce_main(["mnist", "--list", "--runs", "baseline", "mvnet-a-5", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "todo  baseline" in out and "seed 2" in out and "mvnet-a-5" in out and "0 of 4 done" in out
+    assert reproduce_main(["mnist", "--runs", "lenet-9", "--out-dir", str(tmp_path)]) == 2
+    assert "lenet-9" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- quick runs of the command
+@needs_mnist
+def test_quick_torch_runs_write_the_schema_and_learn_then_skip(tmp_path):
+    pytest.importorskip("torch")
+    names = ["baseline", "mvnet-a-10", "mvnet-b-rand-20"]
+    proc = run_command("--quick", "--runs", *names, "--seeds", "0", "--out-dir", str(tmp_path), cwd=tmp_path)
+    assert "test accuracy" in proc.stdout
+    for name in names:
+        result = load(tmp_path / f"{name}_seed0.json")
+        assert result["quick"] is True and result["backend"] == "torch" and "--quick" in result["command"]
+        assert result["history"]["val_loss"][-1] < result["initial"]["val_loss"], "the loss must fall"
+        assert result["history"]["train_loss"][-1] < math.log(10)
+        assert result["test_accuracy"] > 0.3
+    assert mnist.Run("mvnet-a-10").penalty_lam == load(tmp_path / "mvnet-a-10_seed0.json")["lam"] == 0.1
+
+    before = {path: path.read_bytes() for path in tmp_path.glob("*.json")}
+    again = run_command("--quick", "--runs", *names, "--seeds", "0", "--out-dir", str(tmp_path), cwd=tmp_path)
+    assert again.stdout.count("skip") == len(names)
+    assert {path: path.read_bytes() for path in tmp_path.glob("*.json")} == before
+
+
+@needs_mnist
+def test_quick_numpy_runs_track_their_torch_twins(tmp_path):
+    pytest.importorskip("torch")
+    names = ["versatile-3", "mvnet-a-10"]
+    run_command("--quick", "--backend", "numpy", "--runs", *names, "--out-dir", str(tmp_path), cwd=tmp_path)
+    run_command("--quick", "--runs", *names, "--out-dir", str(tmp_path), cwd=tmp_path)
+    for name in names:
+        numpy_result, torch_result = load(tmp_path / f"{name}-numpy_seed0.json"), load(tmp_path / f"{name}_seed0.json")
+        assert numpy_result["backend"] == "numpy" and numpy_result["run"] == f"{name}-numpy"
+        assert numpy_result["history"]["val_loss"][-1] < numpy_result["initial"]["val_loss"], "the loss must fall"
+        # same seed: same initial weights and the same mini-batches; only float32 rounding differs
+        assert numpy_result["initial"]["val_loss"] == pytest.approx(torch_result["initial"]["val_loss"], rel=1e-5)
+        numpy_history, torch_history = numpy_result["history"], torch_result["history"]
+        assert numpy_history["train_loss"] == pytest.approx(torch_history["train_loss"], rel=1e-4)
+        if numpy_result["lam"] is not None:
+            assert numpy_history["penalty"] == pytest.approx(torch_history["penalty"], rel=1e-4)
+        assert numpy_result["test_accuracy"] == pytest.approx(torch_result["test_accuracy"], abs=0.01)
+
+
+# ----------------------------------------------------------------------------- committed results
+def test_committed_results_have_the_schema_and_the_codes_costs():
+    paths = sorted((RESULTS_DIR / "mnist").glob("*.json"))
+    for path in paths:
+        result = load(path)
+        assert result["quick"] is False, f"{path.name} is a --quick smoke run; it does not belong in results/"

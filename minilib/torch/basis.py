@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import checks
 from ..basis import basis_cost, configure_layer, optimal_splits
-from .init import uniform_
+from .common import check_input, uniform_
 
 SPLIT_MODES = ("reshape", "loop")
 DEFAULT_SPLIT_MODE = "reshape"
@@ -123,14 +123,7 @@ class BasisConv2d(nn.Module):
         return out.reshape(n, s * self.n_basis, *out.shape[2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
-            raise ValueError(f"kernel_size={self.kernel_size} is larger than the padded input "
-                             f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={self.padding})")
+        check_input(x, self.in_channels, self.kernel_size, self.padding)
         # the linear combination of Eq. 11 as a 1x1 convolution
         return F.conv2d(self.basis_responses(x), self.coeff[:, :, None, None], self.bias)
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import checks
 from ..fullstack import configure_layer, fullstack_cost
-from .init import uniform_
+from .common import check_input, uniform_
 
 
 class BinarizeSTE(torch.autograd.Function):
@@ -117,14 +117,7 @@ class FullStackConv2d(nn.Module):
         return ortho_loss(self.mask_latent, None if self.masks == "shared" else self.n_filters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
-            raise ValueError(f"kernel_size={self.kernel_size} is larger than the padded input "
-                             f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={self.padding})")
+        check_input(x, self.in_channels, self.kernel_size, self.padding)
         return F.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding)
 
     def cost(self, in_shape, out_shape) -> dict:

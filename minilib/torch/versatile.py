@@ -15,6 +15,7 @@ from torch import nn
 
 from .. import checks
 from ..versatile import square_kernel, versatile_cost, versatile_shape
+from .common import check_input
 
 
 class VersatileConv2d(nn.Module):
@@ -93,14 +94,8 @@ class VersatileConv2d(nn.Module):
         return self.bias.repeat(self.out_channels // self.primaries) if self.shared_bias else self.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
         d, (ph, pw) = self.kernel_size, self.padding
-        if d > x.shape[2] + 2 * ph or d > x.shape[3] + 2 * pw:
-            raise ValueError(f"kernel_size={d} is larger than the padded input "
-                             f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={self.padding})")
+        check_input(x, self.in_channels, (d, d), self.padding)
         x = F.pad(x, (pw, pw, ph, ph))
         # stack the n channel windows x[:, j*g : j*g + ĉ] -> (N, n*ĉ, H, W); one conv group each
         x = x.unfold(1, self.c_hat, self.g).permute(0, 1, 4, 2, 3).flatten(1, 2)

@@ -61,3 +61,14 @@ def check_targets(result: dict) -> None:
         positive_finite(target["value"], target["name"])
         assert isinstance(target["passed"], bool)
     assert result["all_targets_passed"] == all(t["passed"] for t in result["targets"])
+
+
+def check_layer_record(layer: dict, sides, side_keys, layer_numbers) -> None:
+    """Every timed side of one layer record has all ``side_keys``, and they and ``layer_numbers`` are positive."""
+    for side in sides:
+        assert side_keys <= layer[side].keys(), (layer["name"], side)
+        for key in side_keys:
+            positive_finite(layer[side][key], f"{layer['name']}.{side}.{key}")
+    for key in layer_numbers:
+        positive_finite(layer[key], f"{layer['name']}.{key}")
+

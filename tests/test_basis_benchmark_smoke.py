@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench_smoke_helpers import COMMON_TOP_KEYS, check_targets, positive_finite, run_quick_benchmark
+from bench_smoke_helpers import COMMON_TOP_KEYS, check_layer_record, check_targets, run_quick_benchmark
 
 pytest.importorskip("torch", reason="the benchmark compares against PyTorch CPU")
 pytest.importorskip("threadpoolctl", reason="the benchmark reads BLAS threads with threadpoolctl")
@@ -33,12 +33,7 @@ def test_quick_basis_benchmark_writes_complete_json(tmp_path):
 
     assert [layer["name"] for layer in result["layers"]] == NAMES
     for layer in result["layers"]:
-        for side in SIDES:
-            assert SIDE_KEYS <= layer[side].keys(), (layer["name"], side)
-            for key in SIDE_KEYS:
-                positive_finite(layer[side][key], f"{layer['name']}.{side}.{key}")
-        for key in LAYER_NUMBERS:
-            positive_finite(layer[key], f"{layer['name']}.{key}")
+        check_layer_record(layer, SIDES, SIDE_KEYS, LAYER_NUMBERS)
         c, n, k, m, s = (layer[key] for key in ("in_channels", "out_channels", "kernel_size", "n_basis", "splits"))
         p = c // s
         assert layer["basis_channels"] == p and p * s == c

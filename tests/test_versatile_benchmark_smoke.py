@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench_smoke_helpers import COMMON_TOP_KEYS, check_targets, positive_finite, run_quick_benchmark
+from bench_smoke_helpers import COMMON_TOP_KEYS, check_layer_record, check_targets, run_quick_benchmark
 
 pytest.importorskip("torch", reason="the benchmark compares against PyTorch CPU")
 pytest.importorskip("threadpoolctl", reason="the benchmark reads BLAS threads with threadpoolctl")
@@ -34,12 +34,7 @@ def test_quick_versatile_benchmark_writes_complete_json(tmp_path):
     names = [layer["name"] for layer in result["layers"]]
     assert names == ["lenet_v3_conv2", "conv5x5_48", "conv3x3_64"]
     for layer in result["layers"]:
-        for side in SIDES:
-            assert SIDE_KEYS <= layer[side].keys(), (layer["name"], side)
-            for key in SIDE_KEYS:
-                positive_finite(layer[side][key], f"{layer['name']}.{side}.{key}")
-        for key in LAYER_NUMBERS:
-            positive_finite(layer[key], f"{layer['name']}.{key}")
+        check_layer_record(layer, SIDES, SIDE_KEYS, LAYER_NUMBERS)
         d = layer["kernel_size"]
         assert layer["mult_ratio"] == pytest.approx(MULT_RATIO[d], rel=1e-12)
         assert layer["flops_forward_versatile"] == pytest.approx(layer["mult_ratio"] * layer["flops_forward_standard"])

@@ -216,7 +216,7 @@ def test_metrics_json_records_every_epoch_the_schedule_and_provenance(tmp_path):
 
 
 def test_limit_takes_an_evenly_spaced_subset_so_class_sorted_data_keeps_every_class():
-    from minilib.torch.train import evenly_spaced, load_data
+    from minilib.torch.train_data import evenly_spaced, load_data
 
     assert evenly_spaced(10, None).tolist() == list(range(10)) and evenly_spaced(10, 50).tolist() == list(range(10))
     assert evenly_spaced(100, 5).tolist() == [0, 25, 50, 74, 99]

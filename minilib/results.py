@@ -15,7 +15,11 @@ RESULTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "results"
 
 
 def git_revision(cwd=None) -> str:
-    """``git rev-parse HEAD`` plus ``-dirty`` when the work tree has changes; "unknown" outside git."""
+    """``git rev-parse HEAD`` plus ``-dirty`` when the work tree has changes; "unknown" outside git.
+
+    ``cwd`` defaults to the project folder (beside the package), not the process's working directory,
+    so a command started elsewhere still records the revision of the code that ran."""
+    cwd = RESULTS_DIR.parent if cwd is None else cwd
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,

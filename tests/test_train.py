@@ -121,6 +121,14 @@ def test_result_files_carry_provenance(tmp_path):
         read_result(tmp_path / "missing.json")
 
 
+def test_git_revision_is_the_projects_wherever_the_command_starts(tmp_path, monkeypatch):
+    from minilib.results import RESULTS_DIR, git_revision
+    here = git_revision(RESULTS_DIR.parent)
+    monkeypatch.chdir(tmp_path)                 # not a git work tree
+    assert git_revision() == here
+    assert git_revision(tmp_path) == "unknown"
+
+
 def test_fit_records_several_points_per_epoch():
     rng = np.random.default_rng(4)
     x, y = _blobs(rng, 100)

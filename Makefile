@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench reproduce-mnist lab setup clean
+.PHONY: book test bench reproduce-mnist reproduce-cifar10 reproduce-sr lab setup clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,14 @@ bench: $(STAMP)
 reproduce-mnist: $(STAMP)
 	$(BIN)/python -m minilib.reproduce mnist
 	$(BIN)/python -m minilib.reproduce mnist --backend numpy
+
+## make reproduce-cifar10 / reproduce-sr: the small-scale CIFAR-10 ResNet and super-resolution runs
+## (results/cifar10/, results/sr/; hours on 2 cores, incremental like reproduce-mnist).
+reproduce-cifar10: $(STAMP)
+	$(BIN)/python -m minilib.reproduce cifar10
+
+reproduce-sr: $(STAMP)
+	$(BIN)/python -m minilib.reproduce sr
 
 ## make lab: JupyterLab on the notebooks.
 lab: $(STAMP)

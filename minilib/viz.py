@@ -427,11 +427,27 @@ def plot_ours_vs_paper(ours, paper, ax=None, title="", xlabel="", ylabel="test a
         if label not in ours:
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7, color="C3")
     if logx:
-        ax.set_xscale("log")
+        _compact_log_x(ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+def _compact_log_x(ax):
+    """Log x scale labelled 20k, 50k, 100k, 2M ... (1, 2 and 5 times powers of ten), without crowded minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def compact(value, _):
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if value >= size:
+                return f"{value / size:g}{suffix}"
+        return f"{value:g}"
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(compact))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_seed_curves(curves, epochs=None, ax=None, title="", xlabel="epoch", ylabel=""):

@@ -105,8 +105,9 @@ def describe_runs(groups: dict, names) -> str:
                          f"--runs {name.removesuffix('-numpy')}")
             continue
         revisions = ", ".join(sorted({result["git_revision"][:8] for result in group.results}))
+        threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
         lines.append(f"{name:<24} seeds {group.seeds}  {group.first['backend']:>5}  {group.epoch_seconds:5.1f} s/epoch "
-                     f"({group.first['threads']} thread(s))  git {revisions}  {group.first['date'][:10]}")
+                     f"({threads} thread(s))  git {revisions}  {group.first['date'][:10]}")
     return "\n".join(lines)
 
 

@@ -251,3 +251,39 @@ def sample_patches(pairs, n: int, patch_size: int, scale: int, rng, augment: boo
         k = int(rng.integers(8)) if augment else 0
         lr_batch[i], hr_batch[i] = dihedral(lr_patch, k), dihedral(hr_patch, k)
     return to_nchw(lr_batch), to_nchw(hr_batch)
+
+
+def crop(image, box) -> np.ndarray:
+    """``image[top:top+size, left:left+size]`` for ``box = (top, left, size)`` (an HR close-up, Fig. 4 of the
+    filter-basis paper); the box must lie inside the image."""
+    image = np.asarray(image)
+    top, left, size = (int(v) for v in box)
+    if top < 0 or left < 0 or size < 1 or top + size > image.shape[0] or left + size > image.shape[1]:
+        raise ValueError(f"box={tuple(box)} (top, left, size) must lie inside the {image.shape[0]}x{image.shape[1]} "
+                         f"image")
+    return image[top:top + size, left:left + size]
+
+
+def png_base64(image) -> str:
+    """A uint8 image as base64 PNG text (lossless, for small crops stored in a result JSON)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"image must be uint8 (0..255), got {image.dtype}: convert it with to_uint8 first")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def from_png_base64(text: str) -> np.ndarray:
+    """The uint8 image :func:`png_base64` stored."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))

@@ -21,11 +21,12 @@ from minilib.data import registry
 from minilib.reproduce import sr
 from minilib.reproduce.__main__ import main as reproduce_main
 from minilib.results import RESULTS_DIR
+from minilib.sr import from_png_base64
 
 TOP_KEYS = {"command", "seed", "date", "git_revision", "experiment", "run", "model", "method", "n_basis", "splits",
             "share_basis", "s", "masks", "iterations", "lam", "quick", "architecture", "recipe", "protocol", "data",
             "history", "psnr", "psnr_per_image", "bicubic_psnr", "bicubic_psnr_per_image", "cost", "compression",
-            "coefficient_count", "wall_seconds", "train_seconds", "test_seconds", "iteration_seconds", "threads",
+            "coefficient_count", "crops", "wall_seconds", "train_seconds", "test_seconds", "iteration_seconds", "threads",
             "versions"}
 COST_KEYS = {"params", "mask_bits", "params_32bit", "mults_per_lr_pixel"}
 FULL_DATA = {"train_images": 91, "Set5_images": 5, "Set14_images": 14}
@@ -73,6 +74,13 @@ def check_schema(result: dict, path: Path) -> None:
             assert sorted(per_image) == result["data"][f"{name}_images"]
             assert all(math.isfinite(value) and value > 10 for value in per_image.values())
             assert result[means][name] == pytest.approx(np.mean(list(per_image.values())), rel=1e-12)
+
+    tested = {f"{name}/{image}" for name in ("Set5", "Set14") for image in result["data"][f"{name}_images"]}
+    assert result["crops"].keys() == {key for key in sr.VISUAL_CROPS if key in tested}
+    for key, stored in result["crops"].items():
+        assert stored["box"] == list(sr.VISUAL_CROPS[key])
+        size = stored["box"][2]
+        assert from_png_base64(stored["png"]).shape == (size, size, 3)
 
     assert result["cost"].keys() == {"block", "body", "total"}
     assert all(entry.keys() == COST_KEYS for entry in result["cost"].values())

@@ -273,3 +273,14 @@ def test_edsr_refuses_bad_arguments(kwargs, error, match):
 
     with pytest.raises(error, match=match):
         edsr(**kwargs)
+
+
+def test_crops_round_trip_through_png_text_exactly():
+    image = np.random.default_rng(0).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    close_up = sr.crop(image, (4, 10, 8))
+    np.testing.assert_array_equal(close_up, image[4:12, 10:18])
+    np.testing.assert_array_equal(sr.from_png_base64(sr.png_base64(close_up)), close_up)
+    with pytest.raises(ValueError, match="inside"):
+        sr.crop(image, (15, 0, 8))
+    with pytest.raises(TypeError, match="uint8"):
+        sr.png_base64(close_up.astype(np.float64))

@@ -24,7 +24,8 @@ the same for every variant:
   is fed as R = G = B and scored on that Y (16 + 219 v / 255); the MATLAB scripts score it on
   v itself, which gives bicubic 1.3 dB more on that image. Bicubic upsampling is scored the
   same way as the reference floor (Set5 33.68 dB, Set14 30.33 dB; the literature's 33.66 and
-  30.24 round Y and score bridge on v).
+  30.24 round Y and score bridge on v). The network's 8-bit output on three HR close-ups
+  (:data:`VISUAL_CROPS`) is stored with the run as PNG text, for a Fig. 4-style comparison.
 
 Cost, measured with torch.set_num_threads(1) on this project's 2-core machine while two other
 1-thread trainings ran (load average about 5), so conservative: one training iteration (patch
@@ -115,6 +116,9 @@ PROTOCOL = {
     "grayscale": "gray images (Set14 bridge) repeated to R = G = B; Y = 16 + 219 v / 255",
     "bicubic_reference": "the LR image upsampled by the same bicubic imresize, rounded to uint8, scored alike",
 }
+# HR close-ups (top, left, size) stored with every run, for a Fig. 4-style comparison: the butterfly's wing edges,
+# the tablecloth of barbara (the pattern bicubic aliases) and the jewellery of comic.
+VISUAL_CROPS = {"Set5/butterfly": (80, 80, 96), "Set14/barbara": (300, 20, 96), "Set14/comic": (60, 60, 96)}
 QUICK = {"iterations": 30, "batch_size": 4, "lr_patch": 16, "log_every": 5, "train_images": 8, "test_images": 2}
 THREE_SEEDS = ("baseline", "basis-m16-s4", "basis-m16-s4-shared", "mvnet-b-4")
 TABLE1_M, TABLE1_S = (4, 8, 16), 4
@@ -360,6 +364,25 @@ def score_images(model, images: dict, scale: int) -> dict:
     return scores
 
 
+def visual_crops(model, data: dict, scale: int) -> dict:
+    """``{"Set/name": {"box": [top, left, size], "png": base64 PNG}}``: the network's output (8-bit, as scored) on
+    the :data:`VISUAL_CROPS` close-ups of the test images present in ``data``."""
+    import torch
+
+    from ..sr import crop, from_nchw, png_base64, to_nchw
+
+    model.eval()
+    crops = {}
+    for key, box in VISUAL_CROPS.items():
+        test_set, name = key.split("/")
+        if name in data.get(test_set, {}):
+            _, lr = data[test_set][name]
+            with torch.no_grad():
+                out = model(torch.from_numpy(to_nchw(lr[None])))[0].numpy()
+            crops[key] = {"box": list(box), "png": png_base64(crop(from_nchw(out), box))}
+    return crops
+
+
 def bicubic_scores(images: dict, scale: int) -> dict:
     """PSNR-Y of bicubic upsampling on ``{name: (hr, lr)}``: the reference floor."""
     from ..sr import bicubic_upscale, psnr_y
@@ -402,6 +425,7 @@ def train_run(run: Run, seed: int, data: dict, quick: bool = False) -> dict:
         "psnr_per_image": per_image,
         "bicubic_psnr": {name: float(np.mean(list(scores.values()))) for name, scores in bicubic.items()},
         "bicubic_psnr_per_image": bicubic,
+        "crops": visual_crops(model, data, scale),
         "cost": costs,
         "compression": compression(costs, model_costs(Run("baseline").build())),
         "coefficient_count": "basis layers store n*s*m coefficients (Eq. 6); the paper's Table 1 counts fit m*n",

@@ -464,3 +464,36 @@ def plot_seed_curves(curves, epochs=None, ax=None, title="", xlabel="epoch", yla
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, title="model (seeds)", title_fontsize=7)
     return ax
+
+
+def show_images(images, ncols=None, size=2.4, title=""):
+    """uint8 images side by side: ``images`` = {caption: (H, W, 3) or (H, W) array}; captions may hold numbers."""
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (caption, image) in zip(axes.flat, images.items()):
+        ax.imshow(image, cmap="gray" if np.asarray(image).ndim == 2 else None, interpolation="nearest")
+        ax.set_title(caption, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves, ax=None, title="", xlabel="", ylabel="", logx=False, hlines=None):
+    """Curves with their own x values: ``curves`` = {label: (x, y)} or {label: (x, y, fmt)}; ``hlines`` =
+    {label: y} adds dashed reference lines (a baseline, a floor)."""
+    ax = _axes(ax, (5.5, 3.6))
+    for label, curve in curves.items():
+        x, y, *fmt = curve
+        ax.plot(x, y, fmt[0] if fmt else "o-", ms=5, label=label)
+    for k, (label, y) in enumerate((hlines or {}).items()):
+        ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + k) % 10}", label=label)
+    if logx:
+        _compact_log_x(ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax

@@ -28,7 +28,7 @@ def fake(run, seed, accuracy, quick=False, epochs=3):
     history = {"val_accuracy": [accuracy - 0.01 * k for k in range(epochs)][::-1],
                "train_loss": [1.0 / (k + 1) for k in range(epochs)], "penalty": [None] * epochs}
     return {"run": run, "model": run.split("-lam")[0], "seed": seed, "test_accuracy": accuracy, "quick": quick,
-            "epoch_seconds": 2.0 + seed, "history": history, "backend": "torch", "threads": 1,
+            "epoch_seconds": 2.0 + seed, "wall_seconds": 60.0, "history": history, "backend": "torch", "threads": 1,
             "git_revision": "0123456789abcdef", "date": "2026-11-22T00:00:00+00:00",
             "cost": {"params_32bit": 1000.0 * (seed + 1), "flops": 10, "conv_weights": 5}}
 
@@ -129,3 +129,62 @@ def test_the_chapters_read_the_committed_results_and_show_every_run():
     shown = {run.name for backend in mnist.BACKENDS for run in mnist.default_runs(backend)}
     committed = {json.loads(path.read_text())["run"] for path in (RESULTS_DIR / "mnist").glob("*.json")}
     assert committed <= shown, f"runs no chapter shows: {sorted(committed - shown)}"
+
+
+def test_spread_text_over_seeds():
+    assert R.spread_text([30.0]) == "30.00 (1 seed)"
+    assert R.spread_text([30.0, 31.0]) == f"30.50 ± {math.sqrt(0.5):.2f} (2 seeds)"
+
+
+def fake_cifar(run, seed, accuracy, params=1000, ratio=1.0):
+    return {"run": run, "seed": seed, "quick": False, "method": run, "test_accuracy": accuracy,
+            "cost": {"params": params}, "compression": {"params_32bit": params / 1000, "flops": 0.5},
+            "latency": {"torch": {"batch_1": {"per_image_ms": 2.0 + seed}, "batch_128": {"per_image_ms": 1.0}},
+                        "numpy_layer": {"ratio": ratio}}}
+
+
+def test_cifar_rows_by_hand():
+    groups = R.group_results([fake_cifar("baseline", 0, 0.80), fake_cifar("baseline", 1, 0.82),
+                              fake_cifar("mvnet-b-4", 0, 0.79, params=250, ratio=3.0)])
+    rows = {row["run"]: row for row in R.cifar_rows(groups, ["baseline", "mvnet-b-4", "versatile"])}
+    assert rows["baseline"]["accuracy"] == R.spread_text([80.0, 82.0]) and rows["baseline"]["delta"] == 0
+    assert rows["baseline"]["latency_1"] == "2.50"                     # median over the seeds
+    assert rows["mvnet-b-4"]["delta"] == pytest.approx(79.0 - 81.0)
+    assert (rows["mvnet-b-4"]["params"], rows["mvnet-b-4"]["params_pct"], rows["mvnet-b-4"]["mults_pct"],
+            rows["mvnet-b-4"]["numpy_ratio"]) == ("250", "25.0", "50.0", "3.00")
+    assert rows["versatile"]["accuracy"] == "not run" and rows["versatile"]["delta"] is None
+
+
+def fake_sr(run, seed, set5, set14, n_basis=None, splits=None, shared=False, s=None):
+    return {"run": run, "seed": seed, "quick": False, "n_basis": n_basis, "splits": splits, "share_basis": shared,
+            "s": s, "psnr": {"Set5": set5, "Set14": set14},
+            "cost": {"block": {"params_32bit": 1234.0}}, "compression": {"block": 0.25, "total": 0.5}}
+
+
+def test_sr_rows_by_hand():
+    groups = R.group_results([fake_sr("baseline", 0, 36.0, 32.0), fake_sr("baseline", 1, 36.2, 32.2),
+                              fake_sr("basis-m8-s4-shared", 0, 35.5, 31.9, 8, 4, True)])
+    rows = {row["run"]: row for row in R.sr_rows(groups, ["baseline", "basis-m8-s4-shared", "mvnet-b-4"])}
+    basis = rows["basis-m8-s4-shared"]
+    assert (basis["m"], basis["s"], basis["shared"], basis["block_params"], basis["block_pct"], basis["total_pct"]) \
+        == (8, 4, "yes", "1,234", "25.0", "50.0")
+    assert basis["delta_Set5"] == pytest.approx(35.5 - 36.1) and basis["delta_Set14"] == pytest.approx(31.9 - 32.1)
+    assert rows["mvnet-b-4"]["Set5"] == "not run" and rows["mvnet-b-4"]["delta_Set14"] is None
+
+
+def test_the_transcribed_table1_counts_and_rates_are_consistent():
+    """Li et al.'s Table 1 as transcribed: each block count is m p k^2 basis numbers (once when shared) plus m n
+    coefficients per convolution (the count chapter 6 shows the paper used), n = 256, p = n/4, k = 3, and each rate
+    is that count over the baseline block's 2 (9 n^2 + n) = 1,180,160; every compressed row is below the baseline."""
+    from minilib.reproduce import papers
+
+    base = papers.BASIS_TABLE1["baseline"]
+    assert len(base["psnr"]) == len(papers.BASIS_TABLE1_SETS)
+    for key, row in papers.BASIS_TABLE1.items():
+        if key == "baseline":
+            continue
+        m, shared = key
+        count = (1 if shared else 2) * m * 64 * 9 + 2 * m * 256
+        assert row["block_params"] == f"{round(count / 1000)}k", key
+        assert row["rate"] == round(100 * count / 1_180_160, 1), key
+        assert all(p < b for p, b in zip(row["psnr"], base["psnr"])), key

@@ -55,10 +55,14 @@ class RunGroup:
     def seeds(self) -> list:
         return [result["seed"] for result in self.results]
 
+    def values(self, value) -> np.ndarray:
+        """``value(result)`` for every seed, e.g. ``group.values(lambda r: r["psnr"]["Set5"])``."""
+        return np.array([value(result) for result in self.results], dtype=float)
+
     @property
     def accuracies(self) -> np.ndarray:
         """Test accuracy of every seed, in percent."""
-        return np.array([100.0 * result["test_accuracy"] for result in self.results])
+        return self.values(lambda result: 100.0 * result["test_accuracy"])
 
     @property
     def mean(self) -> float:
@@ -79,9 +83,15 @@ class RunGroup:
 
     def accuracy_text(self) -> str:
         """``"99.24 ± 0.03 (3 seeds)"`` or ``"99.08 (1 seed)"``, in percent."""
-        if len(self.results) == 1:
-            return f"{self.mean:.2f} (1 seed)"
-        return f"{self.mean:.2f} ± {self.std:.2f} ({len(self.results)} seeds)"
+        return spread_text(self.accuracies)
+
+
+def spread_text(values) -> str:
+    """Mean ± sample standard deviation over seeds, ``"99.24 ± 0.03 (3 seeds)"``, or ``"99.08 (1 seed)"``."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.2f} (1 seed)"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} ({len(values)} seeds)"
 
 
 def group_results(results) -> dict:
@@ -93,20 +103,21 @@ def group_results(results) -> dict:
     return {run: RunGroup(tuple(sorted(group, key=lambda r: r["seed"]))) for run, group in sorted(by_run.items())}
 
 
-def describe_runs(groups: dict, names) -> str:
-    """One line per run: seeds, backend, seconds per epoch, threads, git revisions and date; or the command
+def describe_runs(groups: dict, names, experiment: str = "mnist") -> str:
+    """One line per run: seeds, backend, minutes per run, threads, git revisions and date; or the command
     that would make a run that has no result file yet."""
     lines = []
     for name in names:
         group = groups.get(name)
         if group is None:
             backend = " --backend numpy" if name.endswith("-numpy") else ""
-            lines.append(f"{name:<24} not run yet: python -m minilib.reproduce mnist{backend} "
+            lines.append(f"{name:<24} not run yet: python -m minilib.reproduce {experiment}{backend} "
                          f"--runs {name.removesuffix('-numpy')}")
             continue
         revisions = ", ".join(sorted({result["git_revision"][:8] for result in group.results}))
         threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
-        lines.append(f"{name:<24} seeds {group.seeds}  {group.first['backend']:>5}  {group.epoch_seconds:5.1f} s/epoch "
+        minutes = np.mean(group.values(lambda result: result["wall_seconds"])) / 60
+        lines.append(f"{name:<24} seeds {group.seeds}  {group.first.get('backend', 'torch'):>5}  {minutes:5.1f} min/run "
                      f"({threads} thread(s))  git {revisions}  {group.first['date'][:10]}")
     return "\n".join(lines)
 
@@ -158,7 +169,7 @@ def format_rows(rows: list, columns: list) -> str:
     """Aligned text table; ``columns`` = [(header, key), ...]; gaps print in percentage points."""
     def cell(row, key):
         value = row[key]
-        if key == "gap":
+        if key.startswith(("gap", "delta")):        # differences, in the unit of their column
             return "" if value is None else f"{value:+.2f}"
         return str(value)
 
@@ -168,6 +179,63 @@ def format_rows(rows: list, columns: list) -> str:
                        for k, (text, width) in enumerate(zip(line, widths))).rstrip() for line in table]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def cifar_rows(groups: dict, runs) -> list:
+    """One row per CIFAR-10 run: parameters and multiplications (share of the baseline's), test accuracy over
+    seeds and its difference to the baseline's mean, latency of the torch model (ms per image at batch 1 and
+    128) and the NumPy layer's time ratio to the standard convolution (medians over seeds)."""
+    base = groups.get("baseline")
+    rows = []
+    for run in runs:
+        group = groups.get(run)
+        if group is None:
+            rows.append({"run": run, "method": "", "params": "", "params_pct": "", "mults_pct": "",
+                         "accuracy": "not run", "delta": None, "latency_1": "", "latency_128": "",
+                         "numpy_ratio": "", "group": None})
+            continue
+        first = group.first
+
+        def median(value, fmt, group=group):
+            return fmt.format(float(np.median(group.values(value))))
+
+        rows.append({
+            "run": run, "method": first["method"], "params": f"{first['cost']['params']:,}",
+            "params_pct": f"{100 * first['compression']['params_32bit']:.1f}",
+            "mults_pct": f"{100 * first['compression']['flops']:.1f}",
+            "accuracy": group.accuracy_text(), "delta": None if base is None else group.mean - base.mean,
+            "latency_1": median(lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"], "{:.2f}"),
+            "latency_128": median(lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"], "{:.2f}"),
+            "numpy_ratio": median(lambda r: r["latency"]["numpy_layer"]["ratio"], "{:.2f}"), "group": group})
+    return rows
+
+
+def sr_rows(groups: dict, runs, sets=("Set5", "Set14")) -> list:
+    """One row per super-resolution run: m, s, sharing, parameters of one residual block (32-bit, masks as 1/32)
+    and the block's and whole network's share of the baseline's (%), PSNR-Y per test set over seeds and its
+    difference to the baseline's mean (dB)."""
+    base = groups.get("baseline")
+    rows = []
+    for run in runs:
+        group = groups.get(run)
+        row = {"run": run, "group": group}
+        if group is None:
+            rows.append({**row, "m": "", "s": "", "shared": "", "block_params": "", "block_pct": "", "total_pct": "",
+                         **{name: "not run" for name in sets}, **{f"delta_{name}": None for name in sets}})
+            continue
+        first = group.first
+        row.update({"m": first["n_basis"] or "", "s": first["splits"] or first["s"] or "",
+                    "shared": "yes" if first["share_basis"] else "",
+                    "block_params": f"{first['cost']['block']['params_32bit']:,.0f}",
+                    "block_pct": f"{100 * first['compression']['block']:.1f}",
+                    "total_pct": f"{100 * first['compression']['total']:.1f}"})
+        for name in sets:
+            psnr = group.values(lambda result, name=name: result["psnr"][name])
+            row[name] = spread_text(psnr)
+            row[f"delta_{name}"] = None if base is None else psnr.mean() - base.values(
+                lambda result, name=name: result["psnr"][name]).mean()
+        rows.append(row)
+    return rows
 
 
 def cost_points(groups: dict, runs) -> list:
@@ -222,5 +290,6 @@ def binomial_std(accuracy_percent: float, n_test: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / n_test)
 
 
-__all__ = ["RunGroup", "binomial_std", "cost_points", "describe_runs", "fig2a_points", "fig2b_curves", "format_rows", "gap_verdicts",
-           "group_results", "load_results", "mvnet_rows", "paper_percent", "pooled_seed_std", "versatile_rows"]
+__all__ = ["RunGroup", "binomial_std", "cifar_rows", "cost_points", "describe_runs", "fig2a_points", "fig2b_curves",
+           "format_rows", "gap_verdicts", "group_results", "load_results", "mvnet_rows", "paper_percent",
+           "pooled_seed_std", "spread_text", "sr_rows", "versatile_rows"]

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+import reproduce_helpers
+from reproduce_helpers import load_checked
 
 from minilib.basis import optimal_splits
 from minilib.data import registry
@@ -109,17 +111,11 @@ def check_cost(result: dict) -> None:
 
 
 def load(path: Path) -> dict:
-    result = json.loads(path.read_text())
-    check_schema(result, path)
-    check_cost(result)
-    return result
+    return load_checked(path, check_schema, check_cost)
 
 
 def run_command(*args, cwd) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "minilib.reproduce", "cifar10", *args], cwd=cwd, check=False,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
+    return reproduce_helpers.run_command("cifar10", *args, cwd=cwd, timeout=600)
 
 
 # ----------------------------------------------------------------------------- names, the plan, the models

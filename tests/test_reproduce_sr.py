@@ -8,14 +8,14 @@ the network it names built today (with no committed file the check passes vacuou
 """
 from __future__ import annotations
 
-import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import reproduce_helpers
+from reproduce_helpers import load_checked
 
 from minilib.data import registry
 from minilib.reproduce import sr
@@ -100,17 +100,11 @@ def check_cost(result: dict) -> None:
 
 
 def load(path: Path) -> dict:
-    result = json.loads(path.read_text())
-    check_schema(result, path)
-    check_cost(result)
-    return result
+    return load_checked(path, check_schema, check_cost)
 
 
 def run_command(*args, cwd) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "minilib.reproduce", "sr", *args], cwd=cwd, check=False,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
+    return reproduce_helpers.run_command("sr", *args, cwd=cwd, timeout=300)
 
 
 # ----------------------------------------------------------------------------- names, the plan, the costs

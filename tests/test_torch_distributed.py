@@ -18,24 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch_train_helpers import _restore_torch_globals  # noqa: F401 (an autouse fixture)
 
 from minilib.torch import distributed
 from minilib.torch.checkpoint import load_checkpoint
 from minilib.torch.train import TrainConfig, load_data, train
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    # One thread: fastest for these tiny models, and no contention with the 2-process tests. The trainer also
-    # sets the thread count and seeds the global generators, as a command should; undo both afterwards so the
-    # tests that run after these see the process as it was.
-    threads, rng = torch.get_num_threads(), distributed.capture_rng_state()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    distributed.restore_rng_state(rng)
 
 
 def shards(n, batch, world, epoch=0, seed=3, start_step=0):

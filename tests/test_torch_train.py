@@ -18,25 +18,14 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch_train_helpers import _restore_torch_globals  # noqa: F401 (an autouse fixture)
 
-from minilib.torch import BasisConv2d, FullStackConv2d, VersatileConv2d, distributed
+from minilib.torch import BasisConv2d, FullStackConv2d, VersatileConv2d
 from minilib.torch.checkpoint import MAGIC, CheckpointError, load_checkpoint, save_checkpoint
 from minilib.torch.train import PRESETS, TrainConfig, main, parse_args, train
 from minilib.torch.zoo import MODELS, build_model, default_exclude
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_globals():
-    # One thread: fastest for these tiny models, and no contention with the 2-process tests. The trainer also
-    # sets the thread count and seeds the global generators, as a command should; undo both afterwards so the
-    # tests that run after these see the process as it was.
-    threads, rng = torch.get_num_threads(), distributed.capture_rng_state()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    distributed.restore_rng_state(rng)
 
 
 def config(out, **kw) -> TrainConfig:

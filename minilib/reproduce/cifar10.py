@@ -81,7 +81,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import pathlib
 import re
 import sys
 import time
@@ -89,7 +88,7 @@ import time
 import numpy as np
 
 from ..accounting import summarize
-from .common import Job, add_common_arguments, execute, output_dir, versions
+from .common import add_common_arguments, epoch_line, plan_runs, run_experiment, versions
 
 HELP = "CIFAR-10 ResNet-20: baseline, filter basis (shared, split), MVNet-B and versatile filters"
 
@@ -198,17 +197,7 @@ def make_plan(names=None, seeds=None, epochs=None) -> list:
     """``[(Run, seeds), ...]``: the named runs (default: every run of :data:`RUNS`), ``--epochs`` applied,
     each with ``seeds`` (default: seed 0); a run named twice is planned once."""
     runs = [Run(model) for model in RUNS] if not names else [parse_run(name) for name in names]
-    plan, seen = [], set()
-    for run in runs:
-        run = run.with_epochs(epochs)
-        if run.name not in seen:
-            seen.add(run.name)
-            plan.append((run, tuple(seeds) if seeds else (0,)))
-    return plan
-
-
-def result_path(out_dir, run: Run, seed: int) -> pathlib.Path:
-    return pathlib.Path(out_dir) / f"{run.name}_seed{seed}.json"
+    return plan_runs([run.with_epochs(epochs) for run in runs], seeds, lambda run: (0,))
 
 
 def build_model(model: str, rng=None):
@@ -282,13 +271,6 @@ def load_splits(quick: bool = False) -> dict:
 
 
 # ----------------------------------------------------------------------------- training
-def _epoch_line(run, seed, history, epochs) -> str:
-    penalty = history["penalty"][-1]
-    return (f"{run.name} seed {seed} epoch {history['epoch'][-1]}/{epochs}: lr {history['lr'][-1]:.4g}  "
-            f"train loss {history['train_loss'][-1]:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
-            + f"  val acc {history['val_accuracy'][-1]:.4f}  {history['seconds'][-1]:.1f} s")
-
-
 def train_model(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     """Train ``run`` with the torch twins; returns the model, per-epoch history and test numbers."""
     import torch
@@ -333,7 +315,7 @@ def train_model(run: Run, seed: int, splits: dict, epochs: int) -> dict:
                   "seconds": time.perf_counter() - start, "batch_losses": batch_losses}
         for key, value in values.items():
             history[key].append(value)
-        tqdm.write(_epoch_line(run, seed, history, epochs), file=sys.stderr)
+        tqdm.write(epoch_line(f"{run.name} seed {seed}", history, epochs), file=sys.stderr)
     bar.close()
     test_loss, test_accuracy = evaluate(model, *test)
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
@@ -423,23 +405,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "test images (stratified), 1 epoch".format(**QUICK_SIZES))
 
 
+def describe(payload: dict) -> str:
+    """The line printed when a run is done."""
+    return (f"test accuracy {payload['test_accuracy']:.4f}, best val {payload['best_val_accuracy']:.4f}, "
+            f"params {payload['cost']['params']:,} ({payload['compression']['params']:.3f} of baseline), "
+            f"{payload['wall_seconds']:.0f} s")
+
+
 def main(args: argparse.Namespace) -> int:
-    out_dir = output_dir(args, "cifar10")
-    try:
-        plan = make_plan(args.runs, args.seeds, args.epochs)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    jobs = [Job(f"{run.name} seed {seed}", seed, result_path(out_dir, run, seed), run)
-            for run, seeds in plan for seed in seeds]
-    splits = functools.cache(lambda: load_splits(args.quick))       # loaded once, and only if a run is trained
-
-    def train(job):
-        return train_run(job.run, job.seed, splits(), quick=args.quick)
-
-    def describe(payload):
-        return (f"test accuracy {payload['test_accuracy']:.4f}, best val {payload['best_val_accuracy']:.4f}, "
-                f"params {payload['cost']['params']:,} ({payload['compression']['params']:.3f} of baseline), "
-                f"{payload['wall_seconds']:.0f} s")
-
-    return execute(jobs, args, train, describe)
+    return run_experiment(args, "cifar10", lambda: make_plan(args.runs, args.seeds, args.epochs), lambda: load_splits(args.quick), train_run, describe)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import pathlib
 import platform
 import sys
@@ -25,6 +26,31 @@ class Job:
     seed: int
     path: pathlib.Path
     run: object = None          # the experiment's own description of the run, passed back to its trainer
+
+
+def plan_runs(runs, seeds, default_seeds) -> list:
+    """``[(run, seeds), ...]`` for runs with a ``name``: each run once (the first time it is named), with ``seeds``
+    or, without them, ``default_seeds(run)``."""
+    planned, seen = [], set()
+    for run in runs:
+        if run.name not in seen:
+            seen.add(run.name)
+            planned.append((run, tuple(seeds) if seeds else tuple(default_seeds(run))))
+    return planned
+
+
+def make_jobs(planned: list, out_dir) -> list:
+    """One :class:`Job` per run and seed of ``planned``; its result file is ``<out_dir>/<run name>_seed<seed>.json``."""
+    return [Job(f"{run.name} seed {seed}", seed, pathlib.Path(out_dir) / f"{run.name}_seed{seed}.json", run)
+            for run, seeds in planned for seed in seeds]
+
+
+def epoch_line(label: str, history: dict, epochs: int) -> str:
+    """The line a classification run prints after each epoch (beside its progress bar)."""
+    penalty = history["penalty"][-1]
+    return (f"{label} epoch {history['epoch'][-1]}/{epochs}: lr {history['lr'][-1]:.4g}  "
+            f"train loss {history['train_loss'][-1]:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
+            + f"  val acc {history['val_accuracy'][-1]:.4f}  {history['seconds'][-1]:.1f} s")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, experiment: str, quick_help: str) -> None:
@@ -69,6 +95,23 @@ def execute(jobs: list, args: argparse.Namespace, train: Callable[[Job], dict],
         write_result(job.path, payload, seed=job.seed)
         print(f"{job.label}: {describe(payload)} -> {job.path}")
     return 0
+
+
+def run_experiment(args: argparse.Namespace, experiment: str, make_plan: Callable[[], list],
+                   load_data: Callable[[], object], train_run: Callable[..., dict],
+                   describe: Callable[[dict], str]) -> int:
+    """The body of every command's ``main``: plan the runs (a ValueError, e.g. a bad run name, exits 2 with its
+    message), then :func:`execute` them, loading the data once and only if a run is trained.
+    ``train_run(run, seed, data, quick=...)`` returns a run's payload."""
+    out_dir = output_dir(args, experiment)
+    try:
+        planned = make_plan()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    data = functools.cache(load_data)
+    return execute(make_jobs(planned, out_dir), args,
+                   lambda job: train_run(job.run, job.seed, data(), quick=args.quick), describe)
 
 
 def blas_threads():

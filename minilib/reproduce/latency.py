@@ -23,8 +23,8 @@ from .. import checks
 from .common import blas_threads
 
 
-def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``repeats`` calls of ``fn()`` after ``warmup`` untimed calls."""
+def timings(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> list:
+    """Wall times (seconds) of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls."""
     repeats = checks.positive_int(repeats, "repeats")
     for _ in range(checks.non_negative_int(warmup, "warmup")):
         fn()
@@ -33,7 +33,12 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``repeats`` calls of ``fn()`` after ``warmup`` untimed calls."""
+    return statistics.median(timings(fn, repeats, warmup))
 
 
 def torch_model_latency(model, input_shape, batch_sizes=(1, 128), repeats: int = 5, warmup: int = 2,

@@ -44,9 +44,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import math
-import pathlib
 import re
 import sys
 import time
@@ -55,7 +53,7 @@ import numpy as np
 
 from ..accounting import summarize
 from ..models import VARIANTS, lenet
-from .common import Job, add_common_arguments, blas_threads, execute, output_dir, versions
+from .common import add_common_arguments, blas_threads, epoch_line, plan_runs, run_experiment, versions
 
 HELP = "LeNet variants on MNIST: Versatile Tables 2-3, MVNet Table 1 and Fig. 2"
 
@@ -184,17 +182,7 @@ def make_plan(names=None, seeds=None, backend="torch", epochs=None, lam=None) ->
     """``[(Run, seeds), ...]``: the named runs (default: :func:`default_runs`), overrides applied,
     each with ``seeds`` or its :func:`default_seeds`; a run named twice is planned once."""
     runs = default_runs(backend) if not names else [parse_run(name, backend) for name in names]
-    plan, seen = [], set()
-    for run in runs:
-        run = run.with_overrides(epochs, lam)
-        if run.name not in seen:
-            seen.add(run.name)
-            plan.append((run, tuple(seeds) if seeds else default_seeds(run)))
-    return plan
-
-
-def result_path(out_dir, run: Run, seed: int) -> pathlib.Path:
-    return pathlib.Path(out_dir) / f"{run.name}_seed{seed}.json"
+    return plan_runs([run.with_overrides(epochs, lam) for run in runs], seeds, default_seeds)
 
 
 # ----------------------------------------------------------------------------- data
@@ -223,13 +211,6 @@ def load_splits(quick: bool = False) -> dict:
 # ----------------------------------------------------------------------------- training, one backend each
 # one entry per epoch; "seconds" is the epoch's wall time including its validation pass
 HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "penalty", "val_loss", "val_accuracy", "seconds")
-
-
-def _epoch_line(run, seed, history, epochs) -> str:
-    penalty = history["penalty"][-1]
-    return (f"{run.name} seed {seed} epoch {history['epoch'][-1]}/{epochs}: lr {history['lr'][-1]:.4g}  "
-            f"train loss {history['train_loss'][-1]:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
-            + f"  val acc {history['val_accuracy'][-1]:.4f}  {history['seconds'][-1]:.1f} s")
 
 
 def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
@@ -268,7 +249,7 @@ def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
         _append(history, epoch=epoch, lr=lr, train_loss=stats["loss"], train_accuracy=stats["accuracy"],
                 penalty=stats["penalty"], val_loss=val_loss, val_accuracy=val_accuracy,
                 seconds=time.perf_counter() - start)
-        tqdm.write(_epoch_line(run, seed, history, epochs), file=sys.stderr)
+        tqdm.write(epoch_line(f"{run.name} seed {seed}", history, epochs), file=sys.stderr)
     bar.close()
     test_loss, test_accuracy = evaluate(model, *tensors["test"])
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
@@ -357,22 +338,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "test images, 1 epoch".format(**QUICK_SIZES))
 
 
+def describe(payload: dict) -> str:
+    """The line printed when a run is done."""
+    return (f"test accuracy {payload['test_accuracy']:.4f}, best val {payload['best_val_accuracy']:.4f}, "
+            f"{payload['wall_seconds']:.0f} s")
+
+
 def main(args: argparse.Namespace) -> int:
-    out_dir = output_dir(args, "mnist")
-    try:
-        plan = make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    jobs = [Job(f"{run.name} seed {seed}", seed, result_path(out_dir, run, seed), run)
-            for run, seeds in plan for seed in seeds]
-    splits = functools.cache(lambda: load_splits(args.quick))       # loaded once, and only if a run is trained
-
-    def train(job):
-        return train_run(job.run, job.seed, splits(), quick=args.quick)
-
-    def describe(payload):
-        return (f"test accuracy {payload['test_accuracy']:.4f}, best val {payload['best_val_accuracy']:.4f}, "
-                f"{payload['wall_seconds']:.0f} s")
-
-    return execute(jobs, args, train, describe)
+    return run_experiment(args, "mnist", lambda: make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam), lambda: load_splits(args.quick), train_run, describe)

@@ -65,15 +65,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import pathlib
 import re
 import sys
 import time
 
 import numpy as np
 
-from .common import Job, add_common_arguments, execute, output_dir, versions
+from .common import add_common_arguments, plan_runs, run_experiment, versions
 
 HELP = "small EDSR x2 on T91, tested on Set5 and Set14: filter basis Table 1 axes and MVNet-B"
 
@@ -229,17 +227,7 @@ def make_plan(names=None, seeds=None, iterations=None) -> list:
     """``[(Run, seeds), ...]``: the named runs (default: :func:`default_runs`) with ``iterations`` applied,
     each with ``seeds`` or its :func:`default_seeds`; a run named twice is planned once."""
     runs = default_runs() if not names else [parse_run(name) for name in names]
-    plan, seen = [], set()
-    for run in runs:
-        run = run.with_iterations(iterations)
-        if run.name not in seen:
-            seen.add(run.name)
-            plan.append((run, tuple(seeds) if seeds else default_seeds(run)))
-    return plan
-
-
-def result_path(out_dir, run: Run, seed: int) -> pathlib.Path:
-    return pathlib.Path(out_dir) / f"{run.name}_seed{seed}.json"
+    return plan_runs([run.with_iterations(iterations) for run in runs], seeds, default_seeds)
 
 
 # ----------------------------------------------------------------------------- data
@@ -455,24 +443,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "{test_images} smallest images of Set5 and Set14".format(**QUICK))
 
 
+def describe(payload: dict) -> str:
+    """The line printed when a run is done."""
+    psnr, bicubic = payload["psnr"], payload["bicubic_psnr"]
+    return (f"PSNR-Y Set5 {psnr['Set5']:.2f} dB, Set14 {psnr['Set14']:.2f} dB (bicubic {bicubic['Set5']:.2f}, "
+            f"{bicubic['Set14']:.2f}), block params {payload['cost']['block']['params_32bit']:g} "
+            f"({100 * payload['compression']['block']:.1f}%), {payload['wall_seconds']:.0f} s")
+
+
 def main(args: argparse.Namespace) -> int:
-    out_dir = output_dir(args, "sr")
-    try:
-        plan = make_plan(args.runs, args.seeds, args.iterations)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    jobs = [Job(f"{run.name} seed {seed}", seed, result_path(out_dir, run, seed), run)
-            for run, seeds in plan for seed in seeds]
-    data = functools.cache(lambda: load_data(args.quick))      # loaded once, and only if a run is trained
-
-    def train_job(job):
-        return train_run(job.run, job.seed, data(), quick=args.quick)
-
-    def describe(payload):
-        psnr, bicubic = payload["psnr"], payload["bicubic_psnr"]
-        return (f"PSNR-Y Set5 {psnr['Set5']:.2f} dB, Set14 {psnr['Set14']:.2f} dB (bicubic {bicubic['Set5']:.2f}, "
-                f"{bicubic['Set14']:.2f}), block params {payload['cost']['block']['params_32bit']:g} "
-                f"({100 * payload['compression']['block']:.1f}%), {payload['wall_seconds']:.0f} s")
-
-    return execute(jobs, args, train_job, describe)
+    return run_experiment(args, "sr", lambda: make_plan(args.runs, args.seeds, args.iterations), lambda: load_data(args.quick), train_run, describe)

@@ -456,28 +456,25 @@ def train(config: TrainConfig) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
-def _positive(kind):
+def _number(kind, rule: str, holds):
+    """An argparse type: ``kind(text)``, finite and satisfying ``holds``, else an error that states ``rule``."""
     def check(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, got {text!r}")
+            value = None
+        if value is None or not (math.isfinite(value) and holds(value)):
+            raise argparse.ArgumentTypeError(f"must be a {rule} {kind.__name__}, got {text!r}")
         return value
     return check
+
+
+def _positive(kind):
+    return _number(kind, "positive", lambda value: value > 0)
 
 
 def _non_negative(kind):
-    def check(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a non-negative {kind.__name__}, got {text!r}") from None
-        if not (value >= 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be a non-negative {kind.__name__}, got {text!r}")
-        return value
-    return check
+    return _number(kind, "non-negative", lambda value: value >= 0)
 
 
 RESERVED_METHOD_KW = {"device", "dtype", "rng"}  # set by the trainer (the model's device/dtype, torch's seed)

@@ -15,7 +15,10 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	@touch $(STAMP)
 
 ## make book: build the rendered book offline (notebooks executed and cached).
+## Chapters that read results/ are re-executed when a result file is newer than their cached execution.
 book: $(STAMP)
+	@$(BIN)/python -c "from minilib.results import forget_stale_executions as f; \
+		[print('re-executing', uri, '(newer results)') for uri in f('_build/.jupyter_cache')]"
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 

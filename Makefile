@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench reproduce-mnist lab setup clean
+.PHONY: book test bench reproduce-mnist reproduce-cifar10 reproduce-sr lab setup clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,10 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	@touch $(STAMP)
 
 ## make book: build the rendered book offline (notebooks executed and cached).
+## Chapters that read results/ are re-executed when a result file is newer than their cached execution.
 book: $(STAMP)
+	@$(BIN)/python -c "from minilib.results import forget_stale_executions as f; \
+		[print('re-executing', uri, '(newer results)') for uri in f('_build/.jupyter_cache')]"
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
@@ -39,6 +42,14 @@ bench: $(STAMP)
 reproduce-mnist: $(STAMP)
 	$(BIN)/python -m minilib.reproduce mnist
 	$(BIN)/python -m minilib.reproduce mnist --backend numpy
+
+## make reproduce-cifar10 / reproduce-sr: the small-scale CIFAR-10 ResNet and super-resolution runs
+## (results/cifar10/, results/sr/; hours on 2 cores, incremental like reproduce-mnist).
+reproduce-cifar10: $(STAMP)
+	$(BIN)/python -m minilib.reproduce cifar10
+
+reproduce-sr: $(STAMP)
+	$(BIN)/python -m minilib.reproduce sr
 
 ## make lab: JupyterLab on the notebooks.
 lab: $(STAMP)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minilib.reproduce.latency import timings
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -147,7 +149,7 @@ def run_metadata(start: dict, args, torch, script: str, argv=None) -> dict:
     return {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]) if argv is None
         else shlex.join([script, *argv]),
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "git": start["git"],
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__},
         "blas": start["blas"],
@@ -169,12 +171,7 @@ def run_metadata(start: dict, args, torch, script: str, argv=None) -> dict:
 
 def best_time(fn, repeats: int) -> tuple[float, float]:
     """Run ``fn`` once to warm up, then ``repeats`` times; return (best, median) seconds."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    times = timings(fn, repeats, warmup=1)
     return min(times), float(np.median(times))
 
 

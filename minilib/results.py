@@ -6,16 +6,20 @@ import datetime as _dt
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
-
 
 # results/ beside the package: where the project's commands write and the notebooks read.
 RESULTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "results"
 
 
 def git_revision(cwd=None) -> str:
-    """``git rev-parse HEAD`` plus ``-dirty`` when the work tree has changes; "unknown" outside git."""
+    """``git rev-parse HEAD`` plus ``-dirty`` when the work tree has changes; "unknown" outside git.
+
+    ``cwd`` defaults to the project folder (beside the package), not the process's working directory,
+    so a command started elsewhere still records the revision of the code that ran."""
+    cwd = RESULTS_DIR.parent if cwd is None else cwd
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
@@ -31,7 +35,7 @@ def provenance(seed=None) -> dict:
         # orig_argv keeps "-m package.module", which sys.argv replaces by a file path.
         "command": " ".join(["python", *sys.orig_argv[1:]]),
         "seed": seed,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "git_revision": git_revision(),
     }
 
@@ -44,6 +48,46 @@ def write_result(path, payload: dict, seed=None) -> pathlib.Path:
     tmp.write_text(json.dumps({**provenance(seed), **payload}, indent=2, default=float) + "\n")
     os.replace(tmp, path)
     return path
+
+
+# How a chapter reads result files: load_results("<experiment>") reads results/<experiment>/*.json, and a quoted
+# "<name>.json" is a file of results/ (read_result("bench_conv.json"), RESULTS_DIR / "bench_basis.json").
+_LOADS = re.compile(r"load_results\(\s*[\"']([\w-]+)[\"']")
+_FILES = re.compile(r"[\"']([\w./-]+\.json)[\"']")
+
+
+def result_files_read(source: str, results_dir=RESULTS_DIR) -> list:
+    """The result files that notebook code ``source`` reads (see the patterns above)."""
+    results = pathlib.Path(results_dir)
+    files = [path for experiment in _LOADS.findall(source) for path in sorted((results / experiment).glob("*.json"))]
+    return files + [results / name for name in _FILES.findall(source) if (results / name).is_file()]
+
+
+def forget_stale_executions(cache_dir, results_dir=RESULTS_DIR) -> list:
+    """Drop Jupyter Book's cached execution of every notebook that reads a result file newer than the execution.
+
+    The execution cache is keyed on a notebook's code, not on the files it reads: without this, ``make book``
+    after a new run would keep showing the old tables. The dropped notebooks that lie below the current folder are
+    touched too, since Sphinx re-reads (and so re-executes) only the pages whose files changed. Returns the URIs of
+    the executions dropped.
+    """
+    cache_dir = pathlib.Path(cache_dir)
+    if not cache_dir.is_dir():
+        return []
+    from jupyter_cache import get_cache
+
+    cache = get_cache(cache_dir)
+    dropped = []
+    for record in cache.list_cache_records():
+        created = record.created.replace(tzinfo=_dt.UTC).timestamp()     # jupyter-cache stores naive UTC
+        source = "\n".join(cell.source for cell in cache.get_cache_bundle(record.pk).nb.cells)
+        if any(path.stat().st_mtime > created for path in result_files_read(source, results_dir)):
+            cache.remove_cache(record.pk)
+            dropped.append(record.uri)
+            notebook = pathlib.Path(record.uri)
+            if notebook.is_file() and notebook.resolve().is_relative_to(pathlib.Path.cwd().resolve()):
+                notebook.touch()
+    return dropped
 
 
 def read_result(path) -> dict:

@@ -407,3 +407,93 @@ def show_subfilters(filters, masks, shared=True, channel=0, title=""):
                            "separate masks (MVNet-B): every sub-filter has its own mask"), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_ours_vs_paper(ours, paper, ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False):
+    """Scatter of measured points beside printed ones.
+
+    ``ours`` = {label: (x, y, yerr)} (yerr NaN for one seed: no bar), ``paper`` = {label: (x, y)};
+    a thin line joins the two points of the same label, so each gap can be read off.
+    """
+    ax = _axes(ax, (6, 4))
+    for label, (x, y, yerr) in ours.items():
+        ax.errorbar([x], [y], yerr=None if np.isnan(yerr) else [yerr], fmt="o", color="C0", ms=6, capsize=3,
+                    label="ours (mean ± std over seeds)" if label == next(iter(ours)) else None)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, -10), fontsize=7, color="C0")
+        if label in paper:
+            ax.plot([x, paper[label][0]], [y, paper[label][1]], "-", color="0.7", lw=0.8, zorder=0)
+    for k, (label, (x, y)) in enumerate(paper.items()):
+        ax.plot([x], [y], "s", mfc="none", color="C3", ms=7, label="paper (as printed)" if k == 0 else None)
+        if label not in ours:
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7, color="C3")
+    if logx:
+        _compact_log_x(ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def _compact_log_x(ax):
+    """Log x scale labelled 20k, 50k, 100k, 2M ... (1, 2 and 5 times powers of ten), without crowded minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def compact(value, _):
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if value >= size:
+                return f"{value / size:g}{suffix}"
+        return f"{value:g}"
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(compact))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_seed_curves(curves, epochs=None, ax=None, title="", xlabel="epoch", ylabel=""):
+    """Per-epoch curves over seeds: ``curves`` = {label: array (seeds, epochs)}; the mean as a line and the
+    spread of the seeds (min to max) as a band."""
+    ax = _axes(ax, (5.5, 3.4))
+    for label, values in curves.items():
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        x = np.arange(1, values.shape[1] + 1) if epochs is None else epochs
+        line, = ax.plot(x, values.mean(axis=0), "o-", ms=3, label=f"{label} ({len(values)})")
+        if len(values) > 1:
+            ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="model (seeds)", title_fontsize=7)
+    return ax
+
+
+def show_images(images, ncols=None, size=2.4, title=""):
+    """uint8 images side by side: ``images`` = {caption: (H, W, 3) or (H, W) array}; captions may hold numbers."""
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (caption, image) in zip(axes.flat, images.items()):
+        ax.imshow(image, cmap="gray" if np.asarray(image).ndim == 2 else None, interpolation="nearest")
+        ax.set_title(caption, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves, ax=None, title="", xlabel="", ylabel="", logx=False, hlines=None):
+    """Curves with their own x values: ``curves`` = {label: (x, y)} or {label: (x, y, fmt)}; ``hlines`` =
+    {label: y} adds dashed reference lines (a baseline, a floor)."""
+    ax = _axes(ax, (5.5, 3.6))
+    for label, curve in curves.items():
+        x, y, *fmt = curve
+        ax.plot(x, y, fmt[0] if fmt else "o-", ms=5, label=label)
+    for k, (label, y) in enumerate((hlines or {}).items()):
+        ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + k) % 10}", label=label)
+    if logx:
+        _compact_log_x(ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax

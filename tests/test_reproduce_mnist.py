@@ -9,14 +9,14 @@ results cannot drift from the code (with no committed file the check passes vacu
 """
 from __future__ import annotations
 
-import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import reproduce_helpers
+from reproduce_helpers import load_checked
 
 from minilib.accounting import summarize
 from minilib.data import registry
@@ -86,18 +86,12 @@ def check_cost(result: dict) -> None:
     assert result["paper_strings"] == summary.paper_strings()
 
 
-def run_command(*args, cwd) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "minilib.reproduce", "mnist", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
 def load(path: Path) -> dict:
-    result = json.loads(path.read_text())
-    check_schema(result, path)
-    check_cost(result)
-    return result
+    return load_checked(path, check_schema, check_cost)
+
+
+def run_command(*args, cwd) -> subprocess.CompletedProcess:
+    return reproduce_helpers.run_command("mnist", *args, cwd=cwd, timeout=600)
 
 
 # ----------------------------------------------------------------------------- names and the plan

@@ -1,5 +1,6 @@
 """The training loop, models, transforms and result files: shapes, determinism, provenance."""
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -119,6 +120,59 @@ def test_result_files_carry_provenance(tmp_path):
     assert json.loads(path.read_text()) == data
     with pytest.raises(FileNotFoundError, match="not found"):
         read_result(tmp_path / "missing.json")
+
+
+def test_git_revision_is_the_projects_wherever_the_command_starts(tmp_path, monkeypatch):
+    from minilib.results import RESULTS_DIR, git_revision
+    here = git_revision(RESULTS_DIR.parent)
+    monkeypatch.chdir(tmp_path)                 # not a git work tree
+    assert git_revision() == here
+    assert git_revision(tmp_path) == "unknown"
+
+
+def test_stale_executions_of_result_reading_chapters_are_forgotten(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import nbformat
+    from jupyter_cache import get_cache
+
+    from minilib.results import forget_stale_executions
+
+    cache = get_cache(tmp_path / "cache")
+    for name, source in (("reader", 'groups = R.load_results("mnist")'), ("other", "x = 1")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source, execution_count=1)])
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+        cache.cache_notebook_file(tmp_path / f"{name}.ipynb", check_validity=False)
+    results = tmp_path / "results"
+    (results / "mnist").mkdir(parents=True)
+    (results / "mnist" / "a.json").write_text("{}")
+    old = time.time() - 3600                                     # a result older than both executions
+    os.utime(results / "mnist" / "a.json", (old, old))
+    assert forget_stale_executions(tmp_path / "cache", results) == []
+    (results / "mnist" / "b.json").write_text("{}")              # a new result, made after the executions
+    future = time.time() + 60
+    os.utime(results / "mnist" / "b.json", (future, future))
+    monkeypatch.chdir(tmp_path)
+    before = (tmp_path / "reader.ipynb").stat().st_mtime
+    os.utime(tmp_path / "reader.ipynb", (before - 100, before - 100))
+    dropped = forget_stale_executions(tmp_path / "cache", results)
+    assert [pathlib.Path(uri).name for uri in dropped] == ["reader.ipynb"]
+    assert (tmp_path / "reader.ipynb").stat().st_mtime > before - 50        # touched: Sphinx will re-read it
+    assert [pathlib.Path(r.uri).name for r in get_cache(tmp_path / "cache").list_cache_records()] == ["other.ipynb"]
+    assert forget_stale_executions(tmp_path / "missing", results) == []
+
+
+def test_result_files_read_finds_experiments_and_named_files(tmp_path):
+    from minilib.results import result_files_read
+
+    (tmp_path / "sr").mkdir()
+    for path in (tmp_path / "sr" / "b_seed0.json", tmp_path / "sr" / "a_seed0.json", tmp_path / "bench_conv.json"):
+        path.write_text("{}")
+    source = 'g = R.load_results("sr")\nbench = read_result("bench_conv.json")\nother = read_result("gone.json")'
+    assert [p.relative_to(tmp_path).as_posix() for p in result_files_read(source, tmp_path)] == [
+        "sr/a_seed0.json", "sr/b_seed0.json", "bench_conv.json"]
+    assert result_files_read("x = 1", tmp_path) == []
 
 
 def test_fit_records_several_points_per_epoch():

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import mnist
+from . import cifar10, mnist, sr
 
-EXPERIMENTS = {"mnist": mnist}
+EXPERIMENTS = {"mnist": mnist, "cifar10": cifar10, "sr": sr}
 
 
 def main(argv=None) -> int:

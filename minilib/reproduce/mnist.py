@@ -45,18 +45,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import pathlib
-import platform
 import re
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from ..accounting import summarize
 from ..models import VARIANTS, lenet
-from ..results import RESULTS_DIR, write_result
+from .common import add_common_arguments, blas_threads, epoch_line, plan_runs, run_experiment, versions
 
 HELP = "LeNet variants on MNIST: Versatile Tables 2-3, MVNet Table 1 and Fig. 2"
 
@@ -138,7 +135,7 @@ class Run:
             return None
         return RECIPE["lam"] if self.lam is None else self.lam
 
-    def with_overrides(self, epochs=None, lam=None) -> "Run":
+    def with_overrides(self, epochs=None, lam=None) -> Run:
         """The run with ``--epochs`` / ``--lam`` applied; a value equal to the run's own changes nothing,
         and ``lam`` is ignored by runs without learned masks."""
         run = self
@@ -185,17 +182,7 @@ def make_plan(names=None, seeds=None, backend="torch", epochs=None, lam=None) ->
     """``[(Run, seeds), ...]``: the named runs (default: :func:`default_runs`), overrides applied,
     each with ``seeds`` or its :func:`default_seeds`; a run named twice is planned once."""
     runs = default_runs(backend) if not names else [parse_run(name, backend) for name in names]
-    plan, seen = [], set()
-    for run in runs:
-        run = run.with_overrides(epochs, lam)
-        if run.name not in seen:
-            seen.add(run.name)
-            plan.append((run, tuple(seeds) if seeds else default_seeds(run)))
-    return plan
-
-
-def result_path(out_dir, run: Run, seed: int) -> pathlib.Path:
-    return pathlib.Path(out_dir) / f"{run.name}_seed{seed}.json"
+    return plan_runs([run.with_overrides(epochs, lam) for run in runs], seeds, default_seeds)
 
 
 # ----------------------------------------------------------------------------- data
@@ -224,13 +211,6 @@ def load_splits(quick: bool = False) -> dict:
 # ----------------------------------------------------------------------------- training, one backend each
 # one entry per epoch; "seconds" is the epoch's wall time including its validation pass
 HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "penalty", "val_loss", "val_accuracy", "seconds")
-
-
-def _epoch_line(run, seed, history, epochs) -> str:
-    penalty = history["penalty"][-1]
-    return (f"{run.name} seed {seed} epoch {history['epoch'][-1]}/{epochs}: lr {history['lr'][-1]:.4g}  "
-            f"train loss {history['train_loss'][-1]:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
-            + f"  val acc {history['val_accuracy'][-1]:.4f}  {history['seconds'][-1]:.1f} s")
 
 
 def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
@@ -269,7 +249,7 @@ def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
         _append(history, epoch=epoch, lr=lr, train_loss=stats["loss"], train_accuracy=stats["accuracy"],
                 penalty=stats["penalty"], val_loss=val_loss, val_accuracy=val_accuracy,
                 seconds=time.perf_counter() - start)
-        tqdm.write(_epoch_line(run, seed, history, epochs), file=sys.stderr)
+        tqdm.write(epoch_line(f"{run.name} seed {seed}", history, epochs), file=sys.stderr)
     bar.close()
     test_loss, test_accuracy = evaluate(model, *tensors["test"])
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
@@ -303,7 +283,7 @@ def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
                "val_accuracy": fitted["val_accuracy"], "seconds": fitted["seconds"]}
     test_loss, test_accuracy = evaluate(model, softmax_cross_entropy, *splits["test"])
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "threads": _blas_threads()}
+            "test_accuracy": test_accuracy, "threads": blas_threads()}
 
 
 TRAINERS = {"torch": train_torch, "numpy": train_numpy}
@@ -312,25 +292,6 @@ TRAINERS = {"torch": train_torch, "numpy": train_numpy}
 def _append(history, **values):
     for key, value in values.items():
         history[key].append(value)
-
-
-def _blas_threads():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    pools = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return pools[0] if pools else None
-
-
-def _versions() -> dict:
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "torch": None}
-    try:
-        import torch
-        versions["torch"] = torch.__version__
-    except ImportError:
-        pass
-    return versions
 
 
 # ----------------------------------------------------------------------------- one run, the command
@@ -357,7 +318,7 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "cost": {**summary.totals, "params_32bit": summary.params_32bit},
         "paper_strings": summary.paper_strings(),
         "wall_seconds": wall, "epoch_seconds": float(np.mean(history["seconds"])),
-        "threads": trained["threads"], "versions": _versions(),
+        "threads": trained["threads"], "versions": versions(),
     }
 
 
@@ -373,49 +334,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch (the twins) or numpy (minilib layers; adds -numpy to the run names)")
     parser.add_argument("--lam", type=float, help=f"lambda of the orthogonality penalty for MVNets with learned "
                         f"masks (default {RECIPE['lam']}); adds -lam<lambda> to their names")
-    parser.add_argument("--force", action="store_true", help="retrain runs whose result file exists")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test in seconds: {train} training, {val} validation and {test} test images, "
-                             "1 epoch, written to --out-dir or a new temporary folder".format(**QUICK_SIZES))
-    parser.add_argument("--out-dir", type=pathlib.Path,
-                        help=f"where the JSON files go (default: {RESULTS_DIR / 'mnist'})")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch.set_num_threads for the torch backend (default 2)")
-    parser.add_argument("--list", action="store_true", help="print the planned runs and which are done, then exit")
+    add_common_arguments(parser, "mnist", "smoke test in seconds: {train} training, {val} validation and {test} "
+                         "test images, 1 epoch".format(**QUICK_SIZES))
+
+
+def describe(payload: dict) -> str:
+    """The line printed when a run is done."""
+    return (f"test accuracy {payload['test_accuracy']:.4f}, best val {payload['best_val_accuracy']:.4f}, "
+            f"{payload['wall_seconds']:.0f} s")
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.out_dir is not None:
-        out_dir = args.out_dir
-    elif args.quick:
-        out_dir = pathlib.Path(tempfile.mkdtemp(prefix="minilib-reproduce-mnist-"))
-    else:
-        out_dir = RESULTS_DIR / "mnist"
-    try:
-        plan = make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    jobs = [(run, seed, result_path(out_dir, run, seed)) for run, seeds in plan for seed in seeds]
-    todo = [job for job in jobs if args.force or not job[2].exists()]
-    if args.list:
-        for run, seed, path in jobs:
-            state = "done" if path.exists() else "todo"
-            print(f"{state}  {run.name:<28} seed {seed}  {run.n_epochs:>2} epochs  {path}")
-        print(f"{len(jobs) - len(todo)} of {len(jobs)} done")
-        return 0
-    for run, seed, path in jobs:
-        if (run, seed, path) not in todo:
-            print(f"skip {run.name} seed {seed}: {path} exists (--force retrains)")
-    if not todo:
-        return 0
-    if args.backend == "torch":
-        import torch
-        torch.set_num_threads(args.threads)
-    splits = load_splits(args.quick)
-    for run, seed, path in todo:
-        payload = train_run(run, seed, splits, quick=args.quick)
-        write_result(path, payload, seed=seed)
-        print(f"{run.name} seed {seed}: test accuracy {payload['test_accuracy']:.4f}, best val "
-              f"{payload['best_val_accuracy']:.4f}, {payload['wall_seconds']:.0f} s -> {path}")
-    return 0
+    return run_experiment(args, "mnist", lambda: make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam), lambda: load_splits(args.quick), train_run, describe)

@@ -1,0 +1,295 @@
+"""Read the reproduction results and set them beside the papers' printed numbers.
+
+The chapters that show the MNIST reproduction call only these functions: they read
+``results/<experiment>/*.json`` (written by ``python -m minilib.reproduce <experiment>``), group the
+files of one run over its seeds, and build the side-by-side rows. Costs (weights, memory, FLOPs,
+32-bit parameters, multiplications) always come from :func:`minilib.accounting.summarize` of the
+model the row names, so a row exists even before its run has been trained; its accuracy is then
+``None`` and prints as "not run".
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from ..accounting import format_millions, format_weights, summarize
+from ..models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, lenet
+from ..results import RESULTS_DIR
+
+
+def load_results(experiment: str = "mnist", directory=None) -> list:
+    """Every result file of ``experiment`` (``results/<experiment>/*.json``, or ``directory``), sorted by name."""
+    directory = pathlib.Path(directory) if directory is not None else RESULTS_DIR / experiment
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no results folder {directory}: run `python -m minilib.reproduce {experiment}` "
+                                f"to make the result files")
+    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunGroup:
+    """All seeds of one run (same name, so the same model, λ, epochs and backend)."""
+    results: tuple
+
+    def __post_init__(self):
+        names = {result["run"] for result in self.results}
+        if len(names) != 1:
+            raise ValueError(f"a RunGroup holds the seeds of one run, got runs {sorted(names)}")
+        seeds = [result["seed"] for result in self.results]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"run {names.pop()!r} has seed(s) twice: {seeds}")
+
+    @property
+    def first(self) -> dict:
+        return self.results[0]
+
+    @property
+    def run(self) -> str:
+        return self.first["run"]
+
+    @property
+    def seeds(self) -> list:
+        return [result["seed"] for result in self.results]
+
+    def values(self, value) -> np.ndarray:
+        """``value(result)`` for every seed, e.g. ``group.values(lambda r: r["psnr"]["Set5"])``."""
+        return np.array([value(result) for result in self.results], dtype=float)
+
+    @property
+    def accuracies(self) -> np.ndarray:
+        """Test accuracy of every seed, in percent."""
+        return self.values(lambda result: 100.0 * result["test_accuracy"])
+
+    @property
+    def mean(self) -> float:
+        return float(self.accuracies.mean())
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation over seeds (ddof=1); NaN for a single seed."""
+        return float(self.accuracies.std(ddof=1)) if len(self.results) > 1 else math.nan
+
+    @property
+    def epoch_seconds(self) -> float:
+        return float(np.mean([result["epoch_seconds"] for result in self.results]))
+
+    def history(self, key: str) -> np.ndarray:
+        """``history[key]`` per epoch, one row per seed: shape (seeds, epochs)."""
+        return np.array([result["history"][key] for result in self.results], dtype=float)
+
+    def accuracy_text(self) -> str:
+        """``"99.24 ± 0.03 (3 seeds)"`` or ``"99.08 (1 seed)"``, in percent."""
+        return spread_text(self.accuracies)
+
+
+def spread_text(values) -> str:
+    """Mean ± sample standard deviation over seeds, ``"99.24 ± 0.03 (3 seeds)"``, or ``"99.08 (1 seed)"``."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.2f} (1 seed)"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} ({len(values)} seeds)"
+
+
+def group_results(results) -> dict:
+    """``{run name: RunGroup}``, seeds sorted; quick smoke-test files are left out."""
+    by_run = {}
+    for result in results:
+        if not result.get("quick", False):
+            by_run.setdefault(result["run"], []).append(result)
+    return {run: RunGroup(tuple(sorted(group, key=lambda r: r["seed"]))) for run, group in sorted(by_run.items())}
+
+
+def describe_runs(groups: dict, names, experiment: str = "mnist") -> str:
+    """One line per run: seeds, backend, minutes per run, threads, git revisions and date; or the command
+    that would make a run that has no result file yet."""
+    lines = []
+    for name in names:
+        group = groups.get(name)
+        if group is None:
+            backend = " --backend numpy" if name.endswith("-numpy") else ""
+            lines.append(f"{name:<24} not run yet: python -m minilib.reproduce {experiment}{backend} "
+                         f"--runs {name.removesuffix('-numpy')}")
+            continue
+        revisions = ", ".join(sorted({result["git_revision"][:8] for result in group.results}))
+        threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
+        minutes = np.mean(group.values(lambda result: result["wall_seconds"])) / 60
+        lines.append(f"{name:<24} seeds {group.seeds}  {group.first.get('backend', 'torch'):>5}  {minutes:5.1f} min/run "
+                     f"({threads} thread(s))  git {revisions}  {group.first['date'][:10]}")
+    return "\n".join(lines)
+
+
+def paper_percent(text: str) -> float:
+    """``"99.20%"`` -> 99.2."""
+    return float(text.rstrip("%"))
+
+
+def _ours(groups: dict, run: str):
+    group = groups.get(run)
+    return (None, "not run") if group is None else (group, group.accuracy_text())
+
+
+def _gap(group, paper_accuracy: str):
+    return None if group is None else group.mean - paper_percent(paper_accuracy)
+
+
+def versatile_rows(groups: dict) -> list:
+    """Versatile Tables 2 and 3: the paper's printed row and ours, per model (the baseline once)."""
+    rows = []
+    for model, paper in {**PAPER_TABLE2, **PAPER_TABLE3}.items():
+        strings = summarize(lenet(model), (1, 28, 28)).paper_strings(like=paper)
+        group, accuracy = _ours(groups, model)
+        rows.append({"model": model, "table": 2 if model in PAPER_TABLE2 else 3,
+                     "paper_weights": paper["weights"], "weights": strings["weights"],
+                     "paper_memory": paper["memory"], "memory": strings["memory"],
+                     "paper_flops": paper["flops"], "flops": strings["flops"],
+                     "paper_accuracy": paper["accuracy"], "accuracy": accuracy,
+                     "gap": _gap(group, paper["accuracy"]), "group": group})
+    return rows
+
+
+def mvnet_rows(groups: dict) -> list:
+    """MVNet Table 1: #param (32-bit), #MUL (M) and accuracy, printed and ours, per model."""
+    rows = []
+    for model, paper in PAPER_MVNET_TABLE1.items():
+        summary = summarize(lenet(model), (1, 28, 28))
+        group, accuracy = _ours(groups, model)
+        rows.append({"model": model, "paper_params": paper["params"],
+                     "params": format_weights(round(summary.params_32bit), 2),
+                     "paper_muls": paper["muls"], "muls": format_millions(summary.flops),
+                     "paper_accuracy": paper["accuracy"], "accuracy": accuracy,
+                     "gap": _gap(group, paper["accuracy"]), "group": group})
+    return rows
+
+
+def format_rows(rows: list, columns: list) -> str:
+    """Aligned text table; ``columns`` = [(header, key), ...]; gaps print in percentage points."""
+    def cell(row, key):
+        value = row[key]
+        if key.startswith(("gap", "delta")):        # differences, in the unit of their column
+            return "" if value is None else f"{value:+.2f}"
+        return str(value)
+
+    table = [[header for header, _ in columns]] + [[cell(row, key) for _, key in columns] for row in rows]
+    widths = [max(len(line[k]) for line in table) for k in range(len(columns))]
+    lines = ["  ".join(text.ljust(width) if k == 0 else text.rjust(width)
+                       for k, (text, width) in enumerate(zip(line, widths))).rstrip() for line in table]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def cifar_rows(groups: dict, runs) -> list:
+    """One row per CIFAR-10 run: parameters and multiplications (share of the baseline's), test accuracy over
+    seeds and its difference to the baseline's mean, latency of the torch model (ms per image at batch 1 and
+    128) and the NumPy layer's time ratio to the standard convolution (medians over seeds)."""
+    base = groups.get("baseline")
+    rows = []
+    for run in runs:
+        group = groups.get(run)
+        if group is None:
+            rows.append({"run": run, "method": "", "params": "", "params_pct": "", "mults_pct": "",
+                         "accuracy": "not run", "delta": None, "latency_1": "", "latency_128": "",
+                         "numpy_ratio": "", "group": None})
+            continue
+        first = group.first
+
+        def median(value, fmt, group=group):
+            return fmt.format(float(np.median(group.values(value))))
+
+        rows.append({
+            "run": run, "method": first["method"], "params": f"{first['cost']['params']:,}",
+            "params_pct": f"{100 * first['compression']['params_32bit']:.1f}",
+            "mults_pct": f"{100 * first['compression']['flops']:.1f}",
+            "accuracy": group.accuracy_text(), "delta": None if base is None else group.mean - base.mean,
+            "latency_1": median(lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"], "{:.2f}"),
+            "latency_128": median(lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"], "{:.2f}"),
+            "numpy_ratio": median(lambda r: r["latency"]["numpy_layer"]["ratio"], "{:.2f}"), "group": group})
+    return rows
+
+
+def sr_rows(groups: dict, runs, sets=("Set5", "Set14")) -> list:
+    """One row per super-resolution run: m, s, sharing, parameters of one residual block (32-bit, masks as 1/32)
+    and the block's and whole network's share of the baseline's (%), PSNR-Y per test set over seeds and its
+    difference to the baseline's mean (dB)."""
+    base = groups.get("baseline")
+    rows = []
+    for run in runs:
+        group = groups.get(run)
+        row = {"run": run, "group": group}
+        if group is None:
+            rows.append({**row, "m": "", "s": "", "shared": "", "block_params": "", "block_pct": "", "total_pct": "",
+                         **{name: "not run" for name in sets}, **{f"delta_{name}": None for name in sets}})
+            continue
+        first = group.first
+        row.update({"m": first["n_basis"] or "", "s": first["splits"] or first["s"] or "",
+                    "shared": "yes" if first["share_basis"] else "",
+                    "block_params": f"{first['cost']['block']['params_32bit']:,.0f}",
+                    "block_pct": f"{100 * first['compression']['block']:.1f}",
+                    "total_pct": f"{100 * first['compression']['total']:.1f}"})
+        for name in sets:
+            psnr = group.values(lambda result, name=name: result["psnr"][name])
+            row[name] = spread_text(psnr)
+            row[f"delta_{name}"] = None if base is None else psnr.mean() - base.values(
+                lambda result, name=name: result["psnr"][name]).mean()
+        rows.append(row)
+    return rows
+
+
+def cost_points(groups: dict, runs) -> list:
+    """``[(run, params_32bit, flops, conv_weights, mean accuracy, std), ...]`` for the trained ``runs``."""
+    points = []
+    for run in runs:
+        if run in groups:
+            group = groups[run]
+            cost = group.first["cost"]
+            points.append((run, cost["params_32bit"], cost["flops"], cost["conv_weights"], group.mean, group.std))
+    return points
+
+
+def fig2a_points(groups: dict, s_values) -> dict:
+    """Fig. 2(a): ``{s: (params_32bit, mean test accuracy)}`` of MVNet-A for the trained ``s_values``."""
+    return {s: (groups[f"mvnet-a-{s}"].first["cost"]["params_32bit"], groups[f"mvnet-a-{s}"].mean)
+            for s in s_values if f"mvnet-a-{s}" in groups}
+
+
+def fig2b_curves(groups: dict, s_values, lambdas, epochs: int) -> dict:
+    """Fig. 2(b): ``{s: [test accuracy for each λ, NaN where not run]}`` of the ``-lam<λ>-e<epochs>`` runs."""
+    def accuracy(s, lam):
+        group = groups.get(f"mvnet-a-{s}-lam{lam:g}-e{epochs}")
+        return math.nan if group is None else group.mean
+
+    return {s: [accuracy(s, lam) for lam in lambdas] for s in s_values}
+
+
+def pooled_seed_std(groups: dict) -> float:
+    """Seed-to-seed standard deviation pooled over every run with several seeds (percentage points):
+    sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)); NaN when no run has two seeds."""
+    seeded = [group for group in groups.values() if len(group.seeds) > 1]
+    dof = sum(len(group.seeds) - 1 for group in seeded)
+    return math.sqrt(sum((len(g.seeds) - 1) * g.std ** 2 for g in seeded) / dof) if dof else math.nan
+
+
+def gap_verdicts(rows: list, sigma: float) -> str:
+    """Each trained row's gap to the paper in units of the training noise sigma*sqrt(1 + 1/n) of a mean over n
+    seeds against one printed run; within noise when at most 2 of them."""
+    lines = []
+    for row in rows:
+        if row["gap"] is not None:
+            scale = sigma * math.sqrt(1 + 1 / len(row["group"].seeds))
+            verdict = "within training noise" if abs(row["gap"]) <= 2 * scale else "larger than training noise"
+            lines.append(f"{row['model']:<16} gap {row['gap']:+.2f} = {row['gap'] / scale:+.1f} x {scale:.3f}  {verdict}")
+    return "\n".join(lines)
+
+
+def binomial_std(accuracy_percent: float, n_test: int) -> float:
+    """Standard deviation in percentage points of an accuracy measured on ``n_test`` independent images."""
+    p = accuracy_percent / 100
+    return 100 * math.sqrt(p * (1 - p) / n_test)
+
+
+__all__ = ["RunGroup", "binomial_std", "cifar_rows", "cost_points", "describe_runs", "fig2a_points", "fig2b_curves",
+           "format_rows", "gap_verdicts", "group_results", "load_results", "mvnet_rows", "paper_percent",
+           "pooled_seed_std", "spread_text", "sr_rows", "versatile_rows"]

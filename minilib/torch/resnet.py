@@ -1,0 +1,239 @@
+"""CIFAR ResNets (He et al., CVPR 2016, Sec. 4.2) whose 3x3 convolutions are the efficient-filter twins.
+
+:func:`cifar_resnet` builds the 6n+2-layer network of He et al. for 32x32 inputs: a 3x3 stem
+convolution (w channels), three stages of n basic blocks each (widths w, 2w, 4w; the first
+block of stages 2 and 3 halves the resolution with stride 2), global average pooling and a
+linear classifier. A basic block is conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU;
+the shortcut is option A: parameter-free, the identity, or where the block downsamples, the
+input subsampled with stride 2 (``x[:, :, ::2, ::2]``) and zero-padded with (2w - w)/2 channels
+on each side (the filter-basis release averages 2x2 pixels instead of subsampling).
+
+``method`` replaces the 2*3*n block convolutions; the stem convolution and the classifier stay
+standard (``nn.Conv2d`` / ``nn.Linear``), as in the papers' CNNs. Every convolution has no bias
+(BatchNorm follows it).
+
+- ``"baseline"``: ``nn.Conv2d``.
+- ``"basis"``: :class:`~minilib.torch.basis.BasisConv2d` (Li et al., ICCV 2019, Eq. 9-11):
+  m basis filters of p = c/s channels, coefficients (n, s*m). ``n_basis`` m and ``splits`` s
+  are an int or one value per stage. With ``share_basis=True`` (the released ResNet-56 config,
+  Sec. 4.2) there is ONE :class:`~minilib.torch.basis.SharedBasis` per stage, shared by every
+  block convolution that reads that stage's width: as in the released ``ResNet_Basis_Blockwise``,
+  the downsampling convolution at the start of stage i+1 reads w_i channels and therefore uses
+  stage i's basis. The bases live in ``model.bases`` (one entry per stage).
+- ``"fullstack"``: :class:`~minilib.torch.fullstack.FullStackConv2d` (Han et al., NeurIPS 2019,
+  Eq. 3-5): k = n/s full-stack filters with s binary masks each; ``s``, ``masks`` ("separate" is
+  MVNet-B), ``learn_masks``.
+- ``"versatile"``: :class:`~minilib.torch.versatile.VersatileConv2d` (Wang et al., NeurIPS 2018,
+  Eq. 2-3, 8): a 3x3 primary filter yields s = 2 spatial secondaries (3x3 and its centre 1x1), so
+  P = n/2 primaries; ``delta`` and ``g`` add channel versatility (default 0 and 1: spatial only).
+
+Initialisation: every layer draws from one NumPy ``rng`` in construction order (stem, shared bases,
+blocks in order with each conv1 before its conv2, classifier last), with the
+``nn.Conv2d`` bound U(±1/sqrt(fan_in)) the twins use; BatchNorm starts at weight 1, bias 0. So
+the same seed gives the same initial network.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import checks
+from .basis import BasisConv2d, SharedBasis
+from .common import uniform_
+from .fullstack import FullStackConv2d
+from .versatile import VersatileConv2d
+
+METHODS = ("baseline", "basis", "fullstack", "versatile")
+STAGES = 3                      # CIFAR ResNets: widths w, 2w, 4w
+# keyword arguments each method accepts (beyond the builder's own), with their defaults
+METHOD_KWARGS = {
+    "baseline": {},
+    "basis": {"n_basis": None, "splits": 1, "share_basis": True},
+    "fullstack": {"s": None, "masks": "separate", "learn_masks": True},
+    "versatile": {"delta": 0, "g": 1},
+}
+
+
+class ShortcutA(nn.Module):
+    """Option-A shortcut (He et al., Sec. 4.2): identity, or stride-s subsampling plus zero channels; no parameters.
+
+    ``in_channels`` -> ``out_channels`` (out - in must be even: half the new channels go before,
+    half after the input's, as the common CIFAR implementations do).
+    """
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.in_channels = checks.positive_int(in_channels, "in_channels")
+        self.out_channels = checks.positive_int(out_channels, "out_channels")
+        self.stride = checks.positive_int(stride, "stride")
+        extra = self.out_channels - self.in_channels
+        if extra < 0 or extra % 2:
+            raise ValueError(f"out_channels={out_channels} - in_channels={in_channels} must be even and >= 0: "
+                             f"the option-A shortcut pads the new channels with zeros, half on each side")
+        self.pad = extra // 2
+
+    def forward(self, x):
+        if self.stride > 1:
+            x = x[:, :, ::self.stride, ::self.stride]
+        if self.pad:
+            x = F.pad(x, (0, 0, 0, 0, self.pad, self.pad))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
+
+
+class BasicBlock(nn.Module):
+    """conv1 (3x3, stride) - BN - ReLU - conv2 (3x3) - BN, plus the option-A shortcut, then ReLU."""
+
+    def __init__(self, conv1, conv2, in_channels, out_channels, stride=1, dtype=None):
+        super().__init__()
+        self.conv1, self.bn1 = conv1, nn.BatchNorm2d(out_channels, dtype=dtype)
+        self.conv2, self.bn2 = conv2, nn.BatchNorm2d(out_channels, dtype=dtype)
+        self.shortcut = ShortcutA(in_channels, out_channels, stride)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """stem conv-BN-ReLU, ``stages`` (an ``nn.Sequential`` of three ``nn.Sequential``s of :class:`BasicBlock`),
+    global average pooling, ``classifier``; ``bases`` holds the shared filter bases (empty unless shared)."""
+
+    def __init__(self, stem, stages, classifier, bases=()):
+        super().__init__()
+        self.bases = nn.ModuleList(bases)   # first, so named_parameters lists a shared basis as bases.<stage>.basis
+        self.stem, self.bn = stem, nn.BatchNorm2d(stem.out_channels, dtype=stem.weight.dtype)
+        self.stages = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = classifier
+
+    def forward(self, x):
+        x = self.stages(F.relu(self.bn(self.stem(x))))
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+    def block_convs(self) -> list:
+        """(qualified name, layer) of the 3x3 convolutions inside the blocks: the ones ``method`` replaces."""
+        return [(name, module) for name, module in self.named_modules() if name.endswith((".conv1", ".conv2"))]
+
+
+def blocks_per_stage(depth) -> int:
+    """n of a 6n+2-layer CIFAR ResNet (depth 20 -> 3, 56 -> 9)."""
+    depth = checks.positive_int(depth, "depth")
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth={depth} must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, ...): a stem conv, "
+                         f"three stages of n two-conv blocks and the classifier")
+    return (depth - 2) // 6
+
+
+def _per_stage(value, name) -> tuple:
+    """An int for every stage, or one value per stage, as a tuple of :data:`STAGES` positive ints."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * STAGES
+    if len(values) != STAGES:
+        raise ValueError(f"{name}={value!r} must be one int or {STAGES} ints (one per stage)")
+    return tuple(checks.positive_int(v, name) for v in values)
+
+
+def _method_options(method, method_kw) -> dict:
+    """The method's keyword arguments with defaults filled in; unknown or missing ones raise ValueError."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not known; known methods: {', '.join(METHODS)}")
+    known = METHOD_KWARGS[method]
+    unknown = sorted(set(method_kw) - set(known))
+    if unknown:
+        raise ValueError(f"method={method!r} takes the keyword arguments {sorted(known) or 'none'}, not {unknown}")
+    options = {**known, **method_kw}
+    missing = [key for key, value in options.items() if value is None]
+    if missing:
+        raise ValueError(f"method={method!r} needs {missing} (n_basis is m, the number of basis filters; "
+                         f"s the number of masks per full-stack filter)")
+    return options
+
+
+class _ConvFactory:
+    """Builds the block convolutions of one method, in order, from one rng (and owns the shared bases)."""
+
+    def __init__(self, method, widths, options, rng, dtype):
+        self.method, self.widths, self.options, self.rng, self.dtype = method, widths, options, rng, dtype
+        self.bases = []
+        if method == "basis":
+            self.n_basis = _per_stage(options["n_basis"], "n_basis")
+            self.splits = _per_stage(options["splits"], "splits")
+            for width, m, s in zip(widths, self.n_basis, self.splits):
+                if width % s:
+                    raise ValueError(f"splits={s} must divide the stage width {width}: the c input channels are cut "
+                                     f"into s splits of p = c/s channels (Eq. 9)")
+            if not isinstance(options["share_basis"], bool):
+                raise TypeError(f"share_basis must be True or False, got {options['share_basis']!r}")
+            if options["share_basis"]:
+                self.bases = [SharedBasis(m, width // s, 3, rng=rng, dtype=dtype)
+                              for width, m, s in zip(widths, self.n_basis, self.splits)]
+
+    def __call__(self, in_channels, out_channels, stride):
+        common = {"stride": stride, "padding": 1, "bias": False, "dtype": self.dtype}
+        if self.method == "baseline":
+            conv = nn.Conv2d(in_channels, out_channels, 3, **common)
+            _draw_like_twins(conv, self.rng)
+            return conv
+        if self.method == "versatile":
+            return VersatileConv2d(in_channels, out_channels, 3, rng=self.rng, **common, **self.options)
+        if self.method == "fullstack":
+            return FullStackConv2d(in_channels, out_channels, 3, rng=self.rng, **common, **self.options)
+        stage = self.widths.index(in_channels)          # the stage whose width the conv reads (released config)
+        m, s = self.n_basis[stage], self.splits[stage]
+        basis = self.bases[stage] if self.bases else None
+        return BasisConv2d(in_channels, out_channels, 3, m, in_channels // s, basis=basis, rng=self.rng, **common)
+
+
+def _draw_like_twins(layer, rng) -> None:
+    """Weight (then bias) U(±1/sqrt(fan_in)) from ``rng``: ``nn.Conv2d``'s bound, drawn as the twins draw."""
+    bound = 1.0 / math.sqrt(layer.weight[0].numel())
+    uniform_(layer.weight, bound, rng)
+    if layer.bias is not None:
+        uniform_(layer.bias, bound, rng)
+
+
+def cifar_resnet(depth=20, width=16, method="baseline", num_classes=10, rng=None, dtype=torch.float32,
+                 **method_kw) -> CifarResNet:
+    """The CIFAR ResNet-``depth`` of He et al. with stage widths w, 2w, 4w (``width`` = w) and ``method`` convs.
+
+    ``method_kw`` (see the module docstring): for "basis" ``n_basis`` (m, required), ``splits``
+    (s, default 1) — each an int or one value per stage — and ``share_basis`` (default True: one
+    basis per stage); for "fullstack" ``s`` (required), ``masks`` (default "separate", MVNet-B),
+    ``learn_masks`` (default True); for "versatile" ``delta``, ``g`` (default 0, 1). Bad values
+    raise ValueError naming the argument and the rule (e.g. out_channels divisible by s).
+    ``rng``: a NumPy Generator (default: a fresh one); the same seed gives the same weights.
+    Input (N, 3, 32, 32) -> scores (N, num_classes); other square sizes work alike.
+    """
+    n_blocks = blocks_per_stage(depth)
+    width = checks.positive_int(width, "width")
+    if width % 2:
+        raise ValueError(f"width={width} must be even: the option-A shortcut pads the doubled width with "
+                         f"width/2 zero channels on each side")
+    num_classes = checks.positive_int(num_classes, "num_classes")
+    options = _method_options(method, method_kw)
+    rng = np.random.default_rng() if rng is None else rng
+    widths = tuple(width * 2 ** i for i in range(STAGES))
+
+    stem = nn.Conv2d(3, width, 3, padding=1, bias=False, dtype=dtype)
+    _draw_like_twins(stem, rng)
+    make_conv = _ConvFactory(method, widths, options, rng, dtype)
+    stages, in_channels = [], width
+    for index, out_channels in enumerate(widths):
+        blocks = []
+        for b in range(n_blocks):
+            stride = 2 if index > 0 and b == 0 else 1
+            conv1 = make_conv(in_channels, out_channels, stride)
+            conv2 = make_conv(out_channels, out_channels, 1)
+            blocks.append(BasicBlock(conv1, conv2, in_channels, out_channels, stride, dtype))
+            in_channels = out_channels
+        stages.append(nn.Sequential(*blocks))
+    classifier = nn.Linear(widths[-1], num_classes, dtype=dtype)
+    _draw_like_twins(classifier, rng)
+    return CifarResNet(stem, nn.Sequential(*stages), classifier, make_conv.bases)

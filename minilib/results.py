@@ -29,6 +29,20 @@ def git_revision(cwd=None) -> str:
     return rev + ("-dirty" if dirty else "")
 
 
+# The revision a long command started from (see pin_revision); None: ask git at write time.
+_PINNED_REVISION = None
+
+
+def pin_revision() -> str:
+    """Record the revision now and report it in every later :func:`provenance` of this process.
+
+    A sweep runs for hours from the code it imported at start; a commit made meanwhile (say, of its first
+    results) must not be credited with the runs that follow."""
+    global _PINNED_REVISION
+    _PINNED_REVISION = git_revision()
+    return _PINNED_REVISION
+
+
 def provenance(seed=None) -> dict:
     """Who made a result: command line, seed, UTC date, git revision."""
     return {
@@ -36,7 +50,7 @@ def provenance(seed=None) -> dict:
         "command": " ".join(["python", *sys.orig_argv[1:]]),
         "seed": seed,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "git_revision": git_revision(),
+        "git_revision": _PINNED_REVISION or git_revision(),
     }
 
 

@@ -29,7 +29,7 @@ def _train(seed):
 
 
 def test_fit_learns_and_records_one_entry_per_epoch():
-    model, history = _train(0)
+    _, history = _train(0)
     assert history["epoch"] == [1, 2, 3]
     assert all(len(history[k]) == 3 for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"))
     assert history["loss"][-1] < history["loss"][0]
@@ -183,3 +183,14 @@ def test_fit_records_several_points_per_epoch():
                   x_val=x, y_val=y, evals_per_epoch=4, log=None, progress="epoch")
     assert history["epoch"] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
     assert len(history["val_accuracy"]) == 8 and all(0 <= a <= 1 for a in history["accuracy"])
+
+
+def test_a_pinned_revision_outlives_later_commits(monkeypatch):
+    from minilib import results
+    monkeypatch.setattr(results, "_PINNED_REVISION", None)
+    monkeypatch.setattr(results, "git_revision", lambda cwd=None: "aaaa")
+    assert results.pin_revision() == "aaaa"
+    monkeypatch.setattr(results, "git_revision", lambda cwd=None: "bbbb")
+    assert results.provenance()["git_revision"] == "aaaa"
+    monkeypatch.setattr(results, "_PINNED_REVISION", None)
+    assert results.provenance()["git_revision"] == "bbbb"

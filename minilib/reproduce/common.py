@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import results
 from ..results import RESULTS_DIR, write_result
 
 
@@ -104,6 +105,7 @@ def run_experiment(args: argparse.Namespace, experiment: str, make_plan: Callabl
     message), then :func:`execute` them, loading the data once and only if a run is trained.
     ``train_run(run, seed, data, quick=...)`` returns a run's payload."""
     out_dir = output_dir(args, experiment)
+    results.pin_revision()
     try:
         planned = make_plan()
     except ValueError as error:

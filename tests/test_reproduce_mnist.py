@@ -55,6 +55,10 @@ def check_schema(result: dict, path: Path) -> None:
     assert {key: result["data"][key] for key in expected} == expected
 
     history, epochs = result["history"], result["epochs"]
+    diverged = result.get("diverged")       # files written before runs could diverge lack the key
+    if diverged:
+        check_diverged(result, diverged)
+        return
     assert set(mnist.HISTORY_KEYS) <= history.keys()
     assert all(len(history[key]) == epochs for key in mnist.HISTORY_KEYS), "one history entry per epoch"
     assert history["epoch"] == list(range(1, epochs + 1))
@@ -73,6 +77,16 @@ def check_schema(result: dict, path: Path) -> None:
     assert result["versions"]["numpy"] and result["versions"]["python"]
     if result["backend"] == "torch":
         assert result["versions"]["torch"] and result["threads"] >= 1
+
+
+def check_diverged(result: dict, diverged: dict) -> None:
+    """A diverged run: the epochs before the divergence in full and finite, no test numbers."""
+    history = result["history"]
+    assert 1 <= diverged["epoch"] <= result["epochs"] and 1 <= diverged["batch"] <= diverged["batches_per_epoch"]
+    assert all(len(history[key]) == diverged["epoch"] - 1 for key in mnist.HISTORY_KEYS)
+    assert all(math.isfinite(value) for value in [*history["train_loss"], *history["val_loss"]])
+    assert result["test_accuracy"] is None and result["test_loss"] is None
+    assert result["best_val_accuracy"] == (max(history["val_accuracy"]) if history["val_accuracy"] else None)
 
 
 def check_cost(result: dict) -> None:
@@ -126,12 +140,22 @@ def test_default_plan_has_every_paper_run_and_its_seeds():
     for name in mnist.TABLE_RUNS:
         assert plan[name] == ((0, 1, 2) if name in mnist.THREE_SEEDS else (0,))
     assert all(f"mvnet-a-{s}" in plan for s in mnist.FIG2A_S)
-    sweep = [name for name in plan if "-lam" in name]
+    assert plan["mvnet-a-50-lam8e-05"] == (0,)         # Fig. 2(a) at the released penalty's scale
+    sweep = [name for name in plan if "-lam" in name and name.endswith(f"-e{mnist.FIG2B_EPOCHS}")]
     assert len(sweep) == len(mnist.FIG2B_S) * len(mnist.FIG2B_LAMBDAS) == 15
-    assert all(name.endswith(f"-e{mnist.FIG2B_EPOCHS}") for name in sweep)
-    assert sum(len(seeds) for seeds in plan.values()) == 41
+    assert sum(len(seeds) for seeds in plan.values()) == 42
     numpy_plan = {run.name: seeds for run, seeds in mnist.default_plan("numpy")}
     assert numpy_plan == {"baseline-numpy": (0,), "versatile-3-numpy": (0,)}
+
+
+def test_released_lam_matches_the_released_penalty():
+    import torch
+
+    from minilib.torch import ortho_loss, ortho_loss_released
+    latent = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (50, 1, 5, 5)))
+    lam = mnist.released_lam(50)
+    assert lam == 8e-05 and mnist.parse_run(f"mvnet-a-50-lam{lam:g}").lam == lam
+    assert float(lam * ortho_loss(latent)) == pytest.approx(float(0.1 * ortho_loss_released(latent)), rel=1e-12)
 
 
 def test_list_shows_the_plan_and_a_bad_name_exits_2(tmp_path, capsys):

@@ -45,6 +45,16 @@ def test_run_group_statistics_by_hand():
     assert math.isnan(single.std) and single.accuracy_text() == "99.08 (1 seed)"
 
 
+def test_a_diverged_run_reads_as_diverged_not_as_a_number():
+    diverged = {**fake("mvnet-a-50", 0, 0.1, epochs=1), "test_accuracy": None, "diverged": {"epoch": 2, "batch": 79, "batches_per_epoch": 391}}
+    group = R.RunGroup((diverged,))
+    assert math.isnan(group.mean) and group.diverged == [diverged["diverged"]]
+    assert group.accuracy_text() == "diverged (epoch 2)"
+    assert R.RunGroup((fake("baseline", 0, 0.99),)).diverged == []
+    curves = R.fig2b_curves(R.group_results([{**diverged, "run": "mvnet-a-5-lam10-e5"}]), (5,), (0.1, 10), 5)
+    assert all(math.isnan(value) for value in curves[5])
+
+
 def test_run_group_refuses_mixed_runs_and_repeated_seeds():
     with pytest.raises(ValueError, match="one run"):
         R.RunGroup((fake("baseline", 0, 0.99), fake("versatile-3", 1, 0.99)))

@@ -309,6 +309,9 @@ def train_model(run: Run, seed: int, splits: dict, epochs: int) -> dict:
         x_epoch = torch.from_numpy(normalize(random_crop_flip(x_train, rng)))
         stats = train_epoch(model, optimizer, x_epoch, y_train, batch_size=batch_size, rng=rng, penalty=penalty,
                             on_batch=on_batch)
+        if stats["diverged"] is not None:
+            raise RuntimeError(f"{run.name} seed {seed}: the loss is not finite at epoch {epoch}, mini-batch "
+                               f"{stats['diverged']}; no result file is written")
         val_loss, val_accuracy = evaluate(model, *val)
         values = {"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
                   "penalty": stats["penalty"], "val_loss": val_loss, "val_accuracy": val_accuracy,

@@ -85,6 +85,10 @@ TABLE_RUNS = ("baseline", "versatile-1", "versatile-2", "versatile-3",          
               "mvnet-a-rand-20", "mvnet-b-rand-20")
 THREE_SEEDS = ("baseline", "versatile-3", "versatile-v2-1", "mvnet-a-10", "mvnet-b-10")
 FIG2A_S = (2, 5, 10, 20, 50)
+# With Eq. 7's penalty at λ = 0.1, mvnet-a-50 diverges: 50 masks of D = 25 weights (the first layer) cannot be
+# orthogonal, so L_ortho >= (s^2/D - s)/2 stays large and keeps flipping masks. It is also run at the scale of
+# the released code's penalty (released_lam), which the paper's figure may have used.
+FIG2A_RELEASED_S = (50,)
 FIG2B_S, FIG2B_LAMBDAS, FIG2B_EPOCHS = (5, 10, 20), (0.001, 0.01, 0.1, 1, 10), 5
 NUMPY_RUNS = ("baseline", "versatile-3")
 BACKENDS = ("torch", "numpy")
@@ -169,8 +173,16 @@ def default_runs(backend: str = "torch") -> list:
         return [Run(model, backend="numpy") for model in NUMPY_RUNS]
     runs = [Run(model) for model in TABLE_RUNS]
     runs += [Run(f"mvnet-a-{s}") for s in FIG2A_S if f"mvnet-a-{s}" not in TABLE_RUNS]
+    runs += [Run(f"mvnet-a-{s}", lam=released_lam(s)) for s in FIG2A_RELEASED_S]
     runs += [Run(f"mvnet-a-{s}", lam=lam, epochs=FIG2B_EPOCHS) for s in FIG2B_S for lam in FIG2B_LAMBDAS]
     return runs
+
+
+def released_lam(s: int, lam: float = RECIPE["lam"]) -> float:
+    """The λ at which Eq. 7's penalty of an MVNet-A equals the released code's: its mean over the layer's masks,
+    ||M^T M / D - I||_F^2 / s^2, is 2/s^2 times Eq. 7's 1/2 ||.||_F^2 (:func:`minilib.torch.ortho_loss_released`),
+    so λ_released * released = (2 λ_released / s^2) * Eq. 7; 8e-05 for s = 50 and λ = 0.1."""
+    return float(f"{2 * lam / s ** 2:.6g}")
 
 
 def default_plan(backend: str = "torch") -> list:
@@ -244,16 +256,23 @@ def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
         lr = optimizer.param_groups[0]["lr"]
         stats = train_epoch(model, optimizer, *tensors["train"], batch_size=RECIPE["batch_size"], rng=rng,
                             penalty=penalty, on_batch=on_batch)
+        if stats["diverged"] is not None:
+            diverged = {"epoch": epoch, "batch": stats["diverged"], "batches_per_epoch": n_batches}
+            tqdm.write(f"{run.name} seed {seed}: diverged at epoch {epoch}, mini-batch {stats['diverged']}",
+                       file=sys.stderr)
+            break
         val_loss, val_accuracy = evaluate(model, *tensors["val"])
         scheduler.step()
         _append(history, epoch=epoch, lr=lr, train_loss=stats["loss"], train_accuracy=stats["accuracy"],
                 penalty=stats["penalty"], val_loss=val_loss, val_accuracy=val_accuracy,
                 seconds=time.perf_counter() - start)
         tqdm.write(epoch_line(f"{run.name} seed {seed}", history, epochs), file=sys.stderr)
+    else:
+        diverged = None
     bar.close()
-    test_loss, test_accuracy = evaluate(model, *tensors["test"])
+    test_loss, test_accuracy = (None, None) if diverged else evaluate(model, *tensors["test"])
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "threads": torch.get_num_threads()}
+            "test_accuracy": test_accuracy, "threads": torch.get_num_threads(), "diverged": diverged}
 
 
 def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
@@ -283,7 +302,7 @@ def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
                "val_accuracy": fitted["val_accuracy"], "seconds": fitted["seconds"]}
     test_loss, test_accuracy = evaluate(model, softmax_cross_entropy, *splits["test"])
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "threads": blas_threads()}
+            "test_accuracy": test_accuracy, "threads": blas_threads(), "diverged": None}
 
 
 TRAINERS = {"torch": train_torch, "numpy": train_numpy}
@@ -304,7 +323,8 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
     wall = time.perf_counter() - start
     summary = summarize(trained["model"], (1, 28, 28))
     history = trained["history"]
-    best = int(np.argmax(history["val_accuracy"]))
+    # a diverged run keeps the epochs it finished; it may have none
+    best = int(np.argmax(history["val_accuracy"])) if history["val_accuracy"] else None
     return {
         "experiment": "mnist", "run": run.name, "model": run.model, "backend": run.backend,
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
@@ -313,11 +333,13 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
                  "test": len(splits["test"][0]), "mean": splits["mean"], "std": splits["std"]},
         "history": history, "initial": trained["initial"],
         "test_loss": trained["test_loss"], "test_accuracy": trained["test_accuracy"],
-        "best_val_accuracy": history["val_accuracy"][best], "best_epoch": history["epoch"][best],
-        "last_val_accuracy": history["val_accuracy"][-1],
+        "diverged": trained["diverged"],
+        "best_val_accuracy": None if best is None else history["val_accuracy"][best],
+        "best_epoch": None if best is None else history["epoch"][best],
+        "last_val_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None,
         "cost": {**summary.totals, "params_32bit": summary.params_32bit},
         "paper_strings": summary.paper_strings(),
-        "wall_seconds": wall, "epoch_seconds": float(np.mean(history["seconds"])),
+        "wall_seconds": wall, "epoch_seconds": float(np.mean(history["seconds"])) if history["seconds"] else None,
         "threads": trained["threads"], "versions": versions(),
     }
 
@@ -340,6 +362,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def describe(payload: dict) -> str:
     """The line printed when a run is done."""
+    if payload["diverged"]:
+        where = payload["diverged"]
+        return f"diverged at epoch {where['epoch']}, mini-batch {where['batch']}, {payload['wall_seconds']:.0f} s"
     return (f"test accuracy {payload['test_accuracy']:.4f}, best val {payload['best_val_accuracy']:.4f}, "
             f"{payload['wall_seconds']:.0f} s")
 

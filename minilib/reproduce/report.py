@@ -61,8 +61,14 @@ class RunGroup:
 
     @property
     def accuracies(self) -> np.ndarray:
-        """Test accuracy of every seed, in percent."""
-        return self.values(lambda result: 100.0 * result["test_accuracy"])
+        """Test accuracy of every seed, in percent; NaN for a seed whose training diverged."""
+        return self.values(lambda result: math.nan if result["test_accuracy"] is None else 100.0 * result["test_accuracy"])
+
+    @property
+    def diverged(self) -> list:
+        """``{"epoch", "batch", ...}`` of every seed whose loss stopped being finite (files written before runs
+        could diverge have no such key: they did not)."""
+        return [result["diverged"] for result in self.results if result.get("diverged")]
 
     @property
     def mean(self) -> float:
@@ -82,7 +88,9 @@ class RunGroup:
         return np.array([result["history"][key] for result in self.results], dtype=float)
 
     def accuracy_text(self) -> str:
-        """``"99.24 ± 0.03 (3 seeds)"`` or ``"99.08 (1 seed)"``, in percent."""
+        """``"99.24 ± 0.03 (3 seeds)"`` or ``"99.08 (1 seed)"``, in percent; ``"diverged (epoch 2)"``."""
+        if self.diverged:
+            return "diverged (epoch " + ", ".join(str(where["epoch"]) for where in self.diverged) + ")"
         return spread_text(self.accuracies)
 
 

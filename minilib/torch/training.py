@@ -21,11 +21,15 @@ def train_epoch(model, optimizer, x, y, *, batch_size, rng, penalty=None, on_bat
     ``on_batch(loss)`` is called after every step (a progress bar). Returns ``{"loss",
     "accuracy", "penalty", "seconds"}``: cross-entropy and accuracy averaged over the training
     mini-batches, the penalty's average (None without one) and the epoch's wall time.
+
+    A non-finite objective stops the epoch before its step (a NaN gradient would poison every weight):
+    ``"diverged"`` is then the 1-based index of that mini-batch, and the averages cover the batches before it;
+    otherwise ``"diverged"`` is None.
     """
     start = time.perf_counter()
     model.train()
-    total_loss, total_penalty, correct, seen = 0.0, 0.0, 0, 0
-    for idx in minibatches(len(x), batch_size, rng):
+    total_loss, total_penalty, correct, seen, diverged = 0.0, 0.0, 0, 0, None
+    for batch, idx in enumerate(minibatches(len(x), batch_size, rng), start=1):
         idx = torch.from_numpy(idx)
         scores = model(x[idx])
         loss = F.cross_entropy(scores, y[idx])
@@ -33,6 +37,10 @@ def train_epoch(model, optimizer, x, y, *, batch_size, rng, penalty=None, on_bat
         if penalty is not None:
             term = penalty()
             objective = loss + term
+        if not torch.isfinite(objective):
+            diverged = batch
+            break
+        if penalty is not None:
             total_penalty += term.item() * len(idx)
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
@@ -42,8 +50,10 @@ def train_epoch(model, optimizer, x, y, *, batch_size, rng, penalty=None, on_bat
         seen += len(idx)
         if on_batch is not None:
             on_batch(loss.item())
+    seen = max(seen, 1)      # a divergence at the first batch leaves nothing to average
     return {"loss": total_loss / seen, "accuracy": correct / seen,
-            "penalty": None if penalty is None else total_penalty / seen, "seconds": time.perf_counter() - start}
+            "penalty": None if penalty is None else total_penalty / seen, "seconds": time.perf_counter() - start,
+            "diverged": diverged}
 
 
 @torch.no_grad()

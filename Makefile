@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench reproduce-mnist reproduce-cifar10 reproduce-sr lab setup clean
+.PHONY: book test check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr lab setup clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ book: $(STAMP)
 ## make test: unit tests + every notebook under nbval, in quick mode.
 test: $(STAMP)
 	MINILIB_QUICK=1 $(BIN)/pytest
+
+## make check-exercise NAME=im2col: run one exercise's checks against your code in minilib/exercises/NAME.py
+## and print a verdict (`python -m minilib.exercises list` shows the exercises).
+check-exercise: $(STAMP)
+	@$(BIN)/python -m minilib.exercises check "$(NAME)"
 
 ## make bench: convolution speed vs this machine's sgemm and vs PyTorch, then versatile, filter-basis and full-stack
 ## layers vs the standard convolution they replace (NumPy and PyTorch);

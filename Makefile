@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr lab setup clean
+.PHONY: book test check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr reproduce-compare lab setup clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,12 @@ reproduce-cifar10: $(STAMP)
 
 reproduce-sr: $(STAMP)
 	$(BIN)/python -m minilib.reproduce sr
+
+## make reproduce-compare: the three methods side by side on the MNIST LeNet at matched budgets of 50, 25 and 12 %
+## of the baseline's stored bits, two seeds each (results/compare/; hours on 2 cores, incremental like
+## reproduce-mnist; `python -m minilib.reproduce compare --list` shows the plan and the budgets out of reach).
+reproduce-compare: $(STAMP)
+	$(BIN)/python -m minilib.reproduce compare
 
 ## make lab: JupyterLab on the notebooks.
 lab: $(STAMP)

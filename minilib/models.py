@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from .accounting import paper_number, summarize
+from .basis import BasisConv2d
 from .fullstack import FullStackConv2d
 from .layers import Conv2d, Flatten, MaxPool2d, ReLU, Sequential
 from .versatile import VersatileConv2d
@@ -38,6 +39,15 @@ def conv(out_channels, kernel_size, **kw):
 def versatile(out_channels, kernel_size, **kw):
     """A :class:`~minilib.versatile.VersatileConv2d`; out_channels = s*n*P outputs from P primaries."""
     return ("versatile", {"out_channels": out_channels, "kernel_size": kernel_size, **kw})
+
+
+def basis(out_channels, kernel_size, n_basis, basis_channels, **kw):
+    """A :class:`~minilib.basis.BasisConv2d`: m = n_basis filters of p = basis_channels channels, s = c/p splits.
+
+    The layer's input width c comes from the layer before, so p must divide it (Eq. 9).
+    """
+    return ("basis", {"out_channels": out_channels, "kernel_size": kernel_size, "n_basis": n_basis,
+                      "basis_channels": basis_channels, **kw})
 
 
 def fullstack(out_channels, kernel_size, s, **kw):
@@ -137,6 +147,7 @@ PAPER_MVNET_TABLE1 = {      # Han et al. 2019, Table 1, as printed: #param (32-b
 LAYERS = {                  # kind -> factory(in_channels, rng, **kwargs); a new method adds one line
     "conv": lambda c, rng, **kw: Conv2d(c, rng=rng, **kw),
     "versatile": lambda c, rng, **kw: VersatileConv2d(c, rng=rng, **kw),
+    "basis": lambda c, rng, **kw: BasisConv2d(c, rng=rng, **kw),
     "fullstack": lambda c, rng, **kw: FullStackConv2d(c, rng=rng, **kw),
     "maxpool": lambda c, rng, **kw: MaxPool2d(**kw),
     "relu": lambda c, rng: ReLU(),

@@ -497,3 +497,32 @@ def plot_curves(curves, ax=None, title="", xlabel="", ylabel="", logx=False, hli
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return ax
+
+
+def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False):
+    """Accuracy against a cost, one colour and marker per method.
+
+    ``series`` = {method: [(x, y, yerr, label), ...]} (yerr NaN: one seed, no bar; ``label`` is written beside the
+    point, e.g. its budget); ``front`` = [(x, y), ...], the Pareto front cheapest first, drawn as a dashed
+    staircase: no point above and to the left of it exists.
+    """
+    ax = _axes(ax, (6, 4))
+    markers = "osD^vP*Xh"
+    for k, (method, points) in enumerate(series.items()):
+        xs, ys, errs, labels = zip(*points)
+        errs = [0.0 if np.isnan(e) else e for e in errs]
+        ax.errorbar(xs, ys, yerr=errs, fmt=markers[k % len(markers)], color=f"C{k % 10}", ms=6, capsize=3,
+                    label=method)
+        for x, y, label in zip(xs, ys, labels):
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, -9), fontsize=7, color=f"C{k % 10}")
+    if len(front) > 0:
+        # the staircase runs on to the costliest point: beyond the last front point nothing is more accurate
+        right = max(x for points in series.values() for x, *_ in points)
+        fx, fy = [x for x, _ in front] + [right], [y for _, y in front] + [front[-1][1]]
+        ax.step(fx, fy, where="post", ls="--", color="0.4", lw=1, zorder=0, label="Pareto front")
+    if logx:
+        _compact_log_x(ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax

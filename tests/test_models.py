@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from minilib.layers import Conv2d, Flatten, MaxPool2d, ReLU
-from minilib.models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, build, lenet, search_v2
+from minilib.basis import BasisConv2d
+from minilib.models import (PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, basis, build, lenet, lenet_spec,
+                            search_v2)
+from minilib.torch.models import build as build_torch
 from minilib.versatile import VersatileConv2d
 
 from torch_helpers import assert_close, to_numpy, to_torch
@@ -58,6 +61,45 @@ def test_torch_variant_trains_like_the_numpy_one(name):
     dx = model.backward(dout)
     twin(x_t).backward(to_torch(dout))
     assert_close(dx, x_t.grad, f"{name} dx")
+
+
+BASIS_SPECS = {             # (m, p) per feature layer: no splits, splits, and a one-filter basis
+    "whole filters": lenet_spec(basis(20, 5, 6, 1), basis(50, 5, 12, 20), basis(500, 4, 40, 50)),
+    "splits": lenet_spec(basis(20, 5, 3, 1), basis(50, 5, 19, 5), basis(500, 4, 74, 25)),
+    "one filter": lenet_spec(basis(20, 5, 1, 1), basis(50, 5, 1, 2), basis(500, 4, 1, 10)),
+}
+
+
+@pytest.mark.parametrize("name", list(BASIS_SPECS))
+def test_basis_kind_builds_the_same_network_in_both_backends(name):
+    """The "basis" layer kind: one rng gives the same basis, coefficients and biases in NumPy and torch (drawn in
+    the order basis, coeff, bias per layer), hence the same outputs and input gradients."""
+    spec = BASIS_SPECS[name]
+    model, twin = build(spec, rng=np.random.default_rng(11)), build_torch(spec, rng=np.random.default_rng(11))
+    layers = [layer for layer in model if isinstance(layer, BasisConv2d)]
+    assert len(layers) == 3 and [layer.splits for layer in layers] == [1, 20 // layers[1].basis_channels,
+                                                                       50 // layers[2].basis_channels]
+    torch_state = twin.state_dict()
+    assert set(model.state_dict()) == set(torch_state)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, to_numpy(torch_state[key]), err_msg=key)
+    x = np.random.default_rng(2).standard_normal((3, 1, 28, 28))
+    x_t = to_torch(x, requires_grad=True)
+    out, out_t = model.forward(x), twin(x_t)
+    assert_close(out, out_t, f"{name} forward")
+    dout = np.random.default_rng(5).standard_normal(out.shape)
+    dx = model.backward(dout)
+    out_t.backward(to_torch(dout))
+    assert_close(dx, x_t.grad, f"{name} dx")
+    for index in (0, 2, 4):
+        for key in ("basis", "coeff", "bias"):
+            assert_close(model[index].grads[key], getattr(twin[index], key).grad, f"{name} layer {index} d{key}")
+    assert model.num_parameters() == sum(p.numel() for p in twin.parameters())
+
+
+def test_basis_kind_rejects_a_split_that_does_not_divide_the_input():
+    with pytest.raises(ValueError, match="basis_channels=3 must divide in_channels=20"):
+        build(lenet_spec(basis(20, 5, 2, 1), basis(50, 5, 4, 3), basis(500, 4, 8, 50)))
 
 
 def test_baseline_is_matconvnet_lenet_without_relu_after_the_first_two_convs():

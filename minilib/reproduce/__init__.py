@@ -1,7 +1,8 @@
 """Re-run the papers' experiments with the project's own code: ``python -m minilib.reproduce <experiment> ...``.
 
-One module per experiment (``mnist``: Versatile Tables 2-3, MVNet Table 1 and Fig. 2). Each writes
-one JSON file per run and seed under ``results/<experiment>/`` (:func:`minilib.results.write_result`,
-with the command, seed, date and git revision) and skips runs whose file exists, so a sweep of
-hours can be done in pieces. The notebooks read these files; they never retrain.
+One module per experiment (``mnist``: Versatile Tables 2-3, MVNet Table 1 and Fig. 2; ``compare``: the
+three methods side by side at matched budgets). Each writes one JSON file per run and seed under
+``results/<experiment>/`` (:func:`minilib.results.write_result`, with the command, seed, date and git
+revision) and skips runs whose file exists, so a sweep of hours can be done in pieces. The notebooks read
+these files; they never retrain.
 """

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cifar10, mnist, sr
+from . import cifar10, compare, mnist, sr
 
-EXPERIMENTS = {"mnist": mnist, "cifar10": cifar10, "sr": sr}
+EXPERIMENTS = {"mnist": mnist, "cifar10": cifar10, "sr": sr, "compare": compare}
 
 
 def main(argv=None) -> int:

@@ -98,7 +98,12 @@ _NAME = re.compile(r"^(?P<model>.+?)(?:-lam(?P<lam>\d+(?:\.\d+)?(?:e-?\d+)?))?(?
 
 def learns_masks(model: str) -> bool:
     """True when the variant has full-stack layers with learned masks (the ortho penalty applies)."""
-    return any(kind == "fullstack" and kwargs.get("learn_masks", True) for kind, kwargs in VARIANTS[model])
+    return spec_learns_masks(VARIANTS[model])
+
+
+def spec_learns_masks(spec) -> bool:
+    """True when a LeNet spec (:mod:`minilib.models`) has full-stack layers with learned masks."""
+    return any(kind == "fullstack" and kwargs.get("learn_masks", True) for kind, kwargs in spec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,25 +232,36 @@ HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "penalty", "val_l
 
 def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     """Train with the PyTorch twins (:mod:`minilib.torch.training`); returns the run's measurements."""
+    rng = np.random.default_rng(seed)
+    model = lenet(run.model, backend="torch", rng=rng)
+    return train_torch_model(model, rng, splits, epochs, run.penalty_lam, f"{run.name} seed {seed}")
+
+
+def train_torch_model(model, rng: np.random.Generator, splits: dict, epochs: int, lam: float | None,
+                      label: str) -> dict:
+    """The recipe's training loop for any torch LeNet ``model`` (made float32 here), its mini-batches drawn
+    from ``rng`` (the generator that drew the initial weights, so one seed fixes both); ``lam`` is λ of
+    MVNet Eq. 8 (None: no penalty); ``label`` names the run in the progress lines.
+
+    Returns ``{"model", "history", "initial", "test_loss", "test_accuracy", "threads", "diverged"}``.
+    """
     import torch
     from tqdm.auto import tqdm
 
     from ..torch import ortho_penalty
     from ..torch.training import evaluate, train_epoch
 
-    rng = np.random.default_rng(seed)
-    model = lenet(run.model, backend="torch", rng=rng).float()
+    model = model.float()
     tensors = {key: tuple(torch.from_numpy(array) for array in splits[key]) for key in ("train", "val", "test")}
     optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
                                 nesterov=RECIPE["nesterov"], weight_decay=RECIPE["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    lam = run.penalty_lam
     penalty = None if lam is None else (lambda: ortho_penalty(model, lam))
 
     initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *tensors["val"])))
     history = {key: [] for key in HISTORY_KEYS}
     n_batches = -(-len(splits["train"][0]) // RECIPE["batch_size"])
-    bar = tqdm(total=epochs * n_batches, desc=f"{run.name} seed {seed}", file=sys.stderr, unit="batch")
+    bar = tqdm(total=epochs * n_batches, desc=label, file=sys.stderr, unit="batch")
 
     def on_batch(loss):
         bar.update()
@@ -258,15 +274,14 @@ def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
                             penalty=penalty, on_batch=on_batch)
         if stats["diverged"] is not None:
             diverged = {"epoch": epoch, "batch": stats["diverged"], "batches_per_epoch": n_batches}
-            tqdm.write(f"{run.name} seed {seed}: diverged at epoch {epoch}, mini-batch {stats['diverged']}",
-                       file=sys.stderr)
+            tqdm.write(f"{label}: diverged at epoch {epoch}, mini-batch {stats['diverged']}", file=sys.stderr)
             break
         val_loss, val_accuracy = evaluate(model, *tensors["val"])
         scheduler.step()
         _append(history, epoch=epoch, lr=lr, train_loss=stats["loss"], train_accuracy=stats["accuracy"],
                 penalty=stats["penalty"], val_loss=val_loss, val_accuracy=val_accuracy,
                 seconds=time.perf_counter() - start)
-        tqdm.write(epoch_line(f"{run.name} seed {seed}", history, epochs), file=sys.stderr)
+        tqdm.write(epoch_line(label, history, epochs), file=sys.stderr)
     else:
         diverged = None
     bar.close()
@@ -321,14 +336,24 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
     start = time.perf_counter()
     trained = TRAINERS[run.backend](run, seed, splits, epochs)
     wall = time.perf_counter() - start
+    return {
+        "experiment": "mnist", "run": run.name, "model": run.model, "backend": run.backend,
+        "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam},
+        **measurements(trained, splits, wall),
+    }
+
+
+def measurements(trained: dict, splits: dict, wall_seconds: float) -> dict:
+    """The part of a result payload that every MNIST training writes alike: data sizes, history, accuracies,
+    divergence, costs (:func:`minilib.accounting.summarize` of the trained model), times, threads, versions.
+
+    ``trained``: what :func:`train_torch_model` or :func:`train_numpy` return."""
     summary = summarize(trained["model"], (1, 28, 28))
     history = trained["history"]
     # a diverged run keeps the epochs it finished; it may have none
     best = int(np.argmax(history["val_accuracy"])) if history["val_accuracy"] else None
     return {
-        "experiment": "mnist", "run": run.name, "model": run.model, "backend": run.backend,
-        "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
-        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam},
         "data": {"dataset": "MNIST", "train": len(splits["train"][0]), "val": len(splits["val"][0]),
                  "test": len(splits["test"][0]), "mean": splits["mean"], "std": splits["std"]},
         "history": history, "initial": trained["initial"],
@@ -339,7 +364,8 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "last_val_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None,
         "cost": {**summary.totals, "params_32bit": summary.params_32bit},
         "paper_strings": summary.paper_strings(),
-        "wall_seconds": wall, "epoch_seconds": float(np.mean(history["seconds"])) if history["seconds"] else None,
+        "wall_seconds": wall_seconds,
+        "epoch_seconds": float(np.mean(history["seconds"])) if history["seconds"] else None,
         "threads": trained["threads"], "versions": versions(),
     }
 

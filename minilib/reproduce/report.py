@@ -21,10 +21,15 @@ from ..models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, lenet
 from ..results import RESULTS_DIR
 
 
-def load_results(experiment: str = "mnist", directory=None) -> list:
-    """Every result file of ``experiment`` (``results/<experiment>/*.json``, or ``directory``), sorted by name."""
+def load_results(experiment: str = "mnist", directory=None, missing_ok: bool = False) -> list:
+    """Every result file of ``experiment`` (``results/<experiment>/*.json``, or ``directory``), sorted by name.
+
+    A missing folder raises ``FileNotFoundError`` naming the command that makes it, or with ``missing_ok``
+    gives ``[]`` (a chapter whose runs are not done yet still shows its plan)."""
     directory = pathlib.Path(directory) if directory is not None else RESULTS_DIR / experiment
     if not directory.is_dir():
+        if missing_ok:
+            return []
         raise FileNotFoundError(f"no results folder {directory}: run `python -m minilib.reproduce {experiment}` "
                                 f"to make the result files")
     return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]

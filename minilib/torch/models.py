@@ -12,6 +12,7 @@ from torch import nn
 
 from ..layers import Conv2d as NumpyConv2d
 from ..models import resolve
+from .basis import BasisConv2d
 from .fullstack import FullStackConv2d
 from .versatile import VersatileConv2d
 
@@ -29,6 +30,7 @@ def _conv(c, rng, dtype, out_channels, kernel_size, **kw):
 LAYERS = {                  # kind -> factory(in_channels, rng, dtype, **kwargs), as minilib.models.LAYERS
     "conv": _conv,
     "versatile": lambda c, rng, dtype, **kw: VersatileConv2d(c, rng=rng, dtype=dtype, **kw),
+    "basis": lambda c, rng, dtype, **kw: BasisConv2d(c, rng=rng, dtype=dtype, **kw),
     "fullstack": lambda c, rng, dtype, **kw: FullStackConv2d(c, rng=rng, dtype=dtype, **kw),
     "maxpool": lambda c, rng, dtype, **kw: nn.MaxPool2d(**kw),
     "relu": lambda c, rng, dtype: nn.ReLU(),

@@ -41,7 +41,8 @@ def show_filters(weight, ncols=10, title="", channel=None, cmap="gray"):
     count = weight.shape[0]
     ncols = min(ncols, count)
     nrows = -(-count // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.1 * nrows + (0.4 if title else 0)), squeeze=False)
+    cell = min(1.1, 10.0 / ncols)       # at most 10 inches wide, so that the title stays legible on a book page
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + (0.4 if title else 0)), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= count:
@@ -245,34 +246,41 @@ def show_secondary_filters(primary, masks, fmt="{:.1f}"):
 def show_spatial_versatile(image, primary, stride, y_standard, y_versatile):
     """The paper's Fig. 1 drawn from real arrays.
 
-    (a) the input with the windows a d x d filter visits at ``stride`` (the first one split into
-    its s nested secondary windows), (b) the primary filter with its secondary windows,
-    (c) the one map a standard filter gives, (d) the s maps of the versatile filter, one per
-    secondary. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW).
+    Top row: (a) the input with the windows a d x d filter visits at ``stride`` (the first one split into
+    its s nested secondary windows), (b) the primary filter with its secondary windows, (c) the one map a
+    standard filter gives. Bottom row: (d) the s maps of the versatile filter, one per secondary, framed in
+    its window's colour. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW). Two rows keep the figure
+    narrow enough to read at the width of a book page.
     """
     image, primary = np.asarray(image), np.asarray(primary)
     y_standard, y_versatile = np.asarray(y_standard), np.asarray(y_versatile)
     d, s = primary.shape[0], len(y_versatile)
     oh, ow = y_standard.shape
-    fig, axes = plt.subplots(1, 3 + s, figsize=(2.6 * (3 + s), 3.0),
-                             gridspec_kw={"width_ratios": [1.6, 1.1, 0.9] + [0.9] * s})
-    ax = axes[0]
+    columns = max(3, s)
+    fig, axes = plt.subplots(2, columns, figsize=(2.8 * columns, 6.0), gridspec_kw={"height_ratios": [1.25, 1]})
+    for ax in axes.flat[3:columns]:
+        ax.axis("off")
+    for ax in axes[1, s:]:
+        ax.axis("off")
+    ax = axes[0, 0]
     ax.imshow(image, cmap="gray", interpolation="nearest")
     for r in range(oh):
         for c in range(ow):
             _outline(ax, r * stride, c * stride, d, "0.6", lw=1.0, ls="--")
     for i in range(s):
         _outline(ax, i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
-    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=9)
+    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=10)
     ax.axis("off")
-    show_grid(primary, ax=axes[1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=6,
+    show_grid(primary, ax=axes[0, 1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=7,
               limits=(-np.abs(primary).max(), np.abs(primary).max()))
     for i in range(s):
-        _outline(axes[1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
-    show_grid(y_standard, ax=axes[2], title="(c) standard: 1 map", fmt="{:.1f}", cmap="Greys")
+        _outline(axes[0, 1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
+    show_grid(y_standard, ax=axes[0, 2], title="(c) standard filter: 1 map", fmt="{:.1f}", cmap="Greys")
     for i in range(s):
-        show_grid(y_versatile[i], ax=axes[3 + i], title=f"(d) map of $f_{i + 1}$", fmt="{:.1f}", cmap="Greys")
-        for spine in axes[3 + i].spines.values():
+        ax = axes[1, i]
+        show_grid(y_versatile[i], ax=ax, title=f"(d) map of $f_{i + 1}$ ({d - 2 * i}×{d - 2 * i})", fmt="{:.1f}",
+                  cmap="Greys")
+        for spine in ax.spines.values():
             spine.set(edgecolor=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)], lw=3)
     fig.tight_layout()
     return fig

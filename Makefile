@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr reproduce-compare lab setup clean
+.PHONY: book figures check-book screenshots test check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr \
+	reproduce-compare lab setup clean
 
 setup: $(STAMP)
 
@@ -21,6 +22,21 @@ book: $(STAMP)
 		[print('re-executing', uri, '(newer results)') for uri in f('_build/.jupyter_cache')]"
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## make figures: redraw the figures of the markdown pages (book/figures/*.svg) from minilib's own layers;
+## the files are committed, so `make book` does not need this step.
+figures: $(STAMP)
+	$(BIN)/python -m minilib.figures
+
+## make check-book: check the built book page by page (every _toc.yml page built, figures present, no error
+## output, math rendered, nothing loaded from the network); run it after `make book`.
+check-book: $(STAMP)
+	$(BIN)/pytest tests/test_book_html.py
+
+## make screenshots: a full-page PNG of every _toc.yml page of the built book in _build/screenshots/, taken with
+## headless Chromium; it also lists equations and tables wider than the text column. Run it after `make book`.
+screenshots: $(STAMP)
+	$(BIN)/python -m tools.screenshots --html _build/html --out _build/screenshots
 
 ## make test: unit tests + every notebook under nbval, in quick mode.
 test: $(STAMP)

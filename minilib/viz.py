@@ -41,7 +41,8 @@ def show_filters(weight, ncols=10, title="", channel=None, cmap="gray"):
     count = weight.shape[0]
     ncols = min(ncols, count)
     nrows = -(-count // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.1 * ncols, 1.1 * nrows + (0.4 if title else 0)), squeeze=False)
+    cell = min(1.1, 10.0 / ncols)       # at most 10 inches wide, so that the title stays legible on a book page
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + (0.4 if title else 0)), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= count:
@@ -245,34 +246,41 @@ def show_secondary_filters(primary, masks, fmt="{:.1f}"):
 def show_spatial_versatile(image, primary, stride, y_standard, y_versatile):
     """The paper's Fig. 1 drawn from real arrays.
 
-    (a) the input with the windows a d x d filter visits at ``stride`` (the first one split into
-    its s nested secondary windows), (b) the primary filter with its secondary windows,
-    (c) the one map a standard filter gives, (d) the s maps of the versatile filter, one per
-    secondary. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW).
+    Top row: (a) the input with the windows a d x d filter visits at ``stride`` (the first one split into
+    its s nested secondary windows), (b) the primary filter with its secondary windows, (c) the one map a
+    standard filter gives. Bottom row: (d) the s maps of the versatile filter, one per secondary, framed in
+    its window's colour. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW). Two rows keep the figure
+    narrow enough to read at the width of a book page.
     """
     image, primary = np.asarray(image), np.asarray(primary)
     y_standard, y_versatile = np.asarray(y_standard), np.asarray(y_versatile)
     d, s = primary.shape[0], len(y_versatile)
     oh, ow = y_standard.shape
-    fig, axes = plt.subplots(1, 3 + s, figsize=(2.6 * (3 + s), 3.0),
-                             gridspec_kw={"width_ratios": [1.6, 1.1, 0.9] + [0.9] * s})
-    ax = axes[0]
+    columns = max(3, s)
+    fig, axes = plt.subplots(2, columns, figsize=(2.8 * columns, 6.0), gridspec_kw={"height_ratios": [1.25, 1]})
+    for ax in axes.flat[3:columns]:
+        ax.axis("off")
+    for ax in axes[1, s:]:
+        ax.axis("off")
+    ax = axes[0, 0]
     ax.imshow(image, cmap="gray", interpolation="nearest")
     for r in range(oh):
         for c in range(ow):
             _outline(ax, r * stride, c * stride, d, "0.6", lw=1.0, ls="--")
     for i in range(s):
         _outline(ax, i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
-    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=9)
+    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=10)
     ax.axis("off")
-    show_grid(primary, ax=axes[1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=6,
+    show_grid(primary, ax=axes[0, 1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=7,
               limits=(-np.abs(primary).max(), np.abs(primary).max()))
     for i in range(s):
-        _outline(axes[1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
-    show_grid(y_standard, ax=axes[2], title="(c) standard: 1 map", fmt="{:.1f}", cmap="Greys")
+        _outline(axes[0, 1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
+    show_grid(y_standard, ax=axes[0, 2], title="(c) standard filter: 1 map", fmt="{:.1f}", cmap="Greys")
     for i in range(s):
-        show_grid(y_versatile[i], ax=axes[3 + i], title=f"(d) map of $f_{i + 1}$", fmt="{:.1f}", cmap="Greys")
-        for spine in axes[3 + i].spines.values():
+        ax = axes[1, i]
+        show_grid(y_versatile[i], ax=ax, title=f"(d) map of $f_{i + 1}$ ({d - 2 * i}×{d - 2 * i})", fmt="{:.1f}",
+                  cmap="Greys")
+        for spine in ax.spines.values():
             spine.set(edgecolor=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)], lw=3)
     fig.tight_layout()
     return fig
@@ -526,3 +534,151 @@ def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test acc
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return ax
+
+
+# ----------------------------------------------------------------------------- the three ideas side by side
+
+def _cell_grid(ax, values, x, y, size, cmap="coolwarm", norm=None, edge="white"):
+    """A 2-D array as square cells of side ``size`` whose top-left corner is (x, y) on a y-up axes; NaN cells grey."""
+    values = np.asarray(values, dtype=float)
+    rows, cols = values.shape
+    colormap = plt.get_cmap(cmap).with_extremes(bad="0.9")
+    ax.pcolormesh(x + size * np.arange(cols + 1), y - size * np.arange(rows + 1), np.ma.masked_invalid(values),
+                  cmap=colormap, norm=norm, edgecolors=edge, linewidth=0.6)
+
+
+def _arrow(ax, start, end, colour="0.3"):
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.2,
+                                                      "shrinkA": 0, "shrinkB": 0})
+
+
+_LABEL, _NOTE = 13, 11.5        # point sizes; the figure is drawn for about 700 pixels of page width
+
+
+def _idea_panel(ax, title):
+    """A drawing area 12 units wide without axes, the method's name above."""
+    ax.set(xlim=(0, 12), ylim=(1.2, 9.6), aspect="equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=15, fontweight="bold")
+
+
+def _versatile_idea(ax, primary, secondaries):
+    d, s = primary.shape[0], len(secondaries)
+    limit = np.abs(primary).max()
+    norm = plt.Normalize(-limit, limit)
+    _idea_panel(ax, "Versatile filters")
+    cell, left, centre = 0.8, 0.4, 5.2
+    top = centre + d * cell / 2
+    _cell_grid(ax, primary, left, top, cell, norm=norm)
+    for i in range(s):
+        colour = SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]
+        ax.add_patch(plt.Rectangle((left + i * cell, top - (d - i) * cell), (d - 2 * i) * cell, (d - 2 * i) * cell,
+                                   fill=False, edgecolor=colour, lw=2.2))
+    ax.text(left + d * cell / 2, top + 0.25, "primary $f$", ha="center", va="bottom", fontsize=_LABEL)
+    ax.text(left + d * cell / 2, top - d * cell - 0.2, "stored", ha="center", va="top", fontsize=_NOTE)
+    small, gap, x = 0.36, 0.5, 6.9
+    block = d * small
+    y_top = centre + (s * block + (s - 1) * gap) / 2
+    for i, secondary in enumerate(secondaries):
+        colour = SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]
+        y = y_top - i * (block + gap)
+        masked = np.where(secondary != 0, secondary, np.nan)      # weights outside the window are not used
+        _cell_grid(ax, masked, x, y, small, norm=norm)
+        ax.add_patch(plt.Rectangle((x + i * small, y - (d - i) * small), (d - 2 * i) * small, (d - 2 * i) * small,
+                                   fill=False, edgecolor=colour, lw=2.0))
+        ax.text(x + block + 0.2, y - block / 2, f"$f_{i + 1}$ {d - 2 * i}×{d - 2 * i}", va="center",
+                fontsize=_LABEL, color=colour)
+        _arrow(ax, (left + d * cell + 0.1, centre), (x - 0.15, y - block / 2), colour)
+
+
+def _basis_idea(ax, basis, coeff, in_channels):
+    m, p, kh, kw = basis.shape
+    n, s = coeff.shape[0], in_channels // p
+    split_colours = plt.get_cmap("tab10")
+    _idea_panel(ax, "Filter basis")
+    bar_h, centre = 0.6, 5.0
+
+    def bars(x, colours, label, width=0.5):
+        y_top = centre + len(colours) * bar_h / 2
+        for k, colour in enumerate(colours):
+            ax.add_patch(plt.Rectangle((x, y_top - (k + 1) * bar_h), width, bar_h * 0.86, color=colour))
+        ax.text(x + width / 2, y_top + 0.2, label, ha="center", va="bottom", fontsize=_LABEL)
+        return x + width
+
+    right = bars(1.0, [split_colours(k // p) for k in range(in_channels)], f"$c$ = {in_channels}")
+    for g in range(s):
+        y = centre + in_channels * bar_h / 2 - (g + 0.5) * p * bar_h
+        ax.text(0.9, y, f"$\\bar x_{g + 1}$", ha="right", va="center", fontsize=_LABEL, color=split_colours(g))
+    cell, gap, box_x = 0.3, 0.3, 2.5
+    box_w, box_h = kw * cell + 0.4, m * (kh * cell + gap) + gap
+    limit = np.abs(basis).max()
+    for b in range(m):
+        _cell_grid(ax, basis[b, 0], box_x + 0.2, centre + box_h / 2 - gap - b * (kh * cell + gap), cell,
+                   norm=plt.Normalize(-limit, limit))
+    ax.add_patch(plt.Rectangle((box_x, centre - box_h / 2), box_w, box_h, fill=False, lw=1.4, ec="0.3"))
+    ax.text(box_x + box_w / 2, centre - box_h / 2 - 0.15, f"basis\n$m$ = {m}", ha="center", va="top",
+            fontsize=_NOTE)
+    for g in range(s):
+        y = centre + in_channels * bar_h / 2 - (g + 0.5) * p * bar_h
+        _arrow(ax, (right + 0.05, y), (box_x - 0.1, centre + (0.5 - g) * 0.6), split_colours(g))
+    maps_x = 5.2
+    right = bars(maps_x, [split_colours(j // m) for j in range(s * m)], f"$sm$ = {s * m}")
+    _arrow(ax, (box_x + box_w + 0.1, centre), (maps_x - 0.1, centre))
+    small = min(0.36, 2.6 / max(n, s * m))
+    coeff_x = 6.65
+    limit = np.abs(coeff).max()
+    _cell_grid(ax, coeff, coeff_x, centre + n * small / 2, small, cmap="PuOr", norm=plt.Normalize(-limit, limit))
+    ax.text(coeff_x + s * m * small / 2, centre + n * small / 2 + 0.2, "$1 \\times 1$", ha="center", va="bottom",
+            fontsize=_LABEL)
+    ax.text(coeff_x + s * m * small / 2, centre - n * small / 2 - 0.15, "mix", ha="center", va="top",
+            fontsize=_NOTE)
+    _arrow(ax, (right + 0.05, centre), (coeff_x - 0.1, centre))
+    out_x = 10.1
+    bars(out_x, ["0.45"] * n, f"$n$ = {n}")
+    _arrow(ax, (coeff_x + s * m * small + 0.1, centre), (out_x - 0.1, centre))
+
+
+def _fullstack_idea(ax, filters, masks, sub_filters):
+    k, s = len(filters), len(masks)
+    d = filters.shape[-1]
+    limit = np.abs(filters).max()
+    norm = plt.Normalize(-limit, limit)
+    _idea_panel(ax, "Full-stack filters")
+    cell, step = 0.4, 1.6
+    block = d * cell
+    left, x0, top = 0.9, 3.1, 6.6
+    for j in range(s):                                    # masks on top, one per column (shared, MVNet-A)
+        _cell_grid(ax, masks[j], x0 + j * step, top + 1.75, cell, cmap="Greys_r", norm=plt.Normalize(-1, 1),
+                   edge="0.6")
+        ax.text(x0 + j * step + block / 2, top + 1.9, f"$m_{j + 1}$", ha="center", va="bottom", fontsize=_LABEL)
+    for i in range(k):                                    # full-stack filters on the left, one per row
+        _cell_grid(ax, filters[i], left, top - i * step, cell, norm=norm)
+        ax.text(left - 0.1, top - i * step - block / 2, f"$b_{i + 1}$", ha="right", va="center", fontsize=_LABEL)
+        for j in range(s):                                # sub-filter b_i ∘ m_j is output channel j*k + i
+            _cell_grid(ax, sub_filters[j * k + i], x0 + j * step, top - i * step, cell, norm=norm)
+    frame_w, frame_h = (s - 1) * step + block + 0.4, (k - 1) * step + block + 0.4
+    ax.add_patch(plt.Rectangle((x0 - 0.2, top + 0.2 - frame_h), frame_w, frame_h, fill=False, lw=1.2, ls="--",
+                               ec="0.4"))
+    ax.text(x0 - 0.2 + frame_w / 2, top + 0.05 - frame_h, f"{k * s} sub-filters $b_i \\circ m_j$", ha="center",
+            va="top", fontsize=_LABEL)
+    ax.text(left + block / 2, top + 0.25, f"$k$ = {k}", ha="center", va="bottom", fontsize=_LABEL)
+    ax.text(x0 + frame_w + 0.1, top + 1.75 - block / 2, f"$s$ = {s}", ha="left", va="center", fontsize=_LABEL)
+    middle = top - (k - 1) * step / 2 - block / 2
+    _arrow(ax, (left + block + 0.1, middle), (x0 - 0.3, middle))
+
+
+def show_three_ideas(versatile, basis, fullstack):
+    """The book's landing figure: the three methods side by side, each drawn from real arrays.
+
+    ``versatile`` = (primary (d, d), secondaries (s, d, d)): one channel of a primary filter and its masked
+    secondaries M_i ∘ f. ``basis`` = (basis (m, p, k, k), coeff (n, s*m), in_channels c): a basis layer's
+    arrays, its basis filters drawn by their first channel. ``fullstack`` = (filters (k, d, d), masks (s, d, d),
+    sub_filters (k*s, d, d)) with sub-filter o = j*k + i = b_i ∘ m_j, as the layers order their outputs.
+    Returns a figure with exactly one axes per method.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.3))
+    _versatile_idea(axes[0], *(np.asarray(a) for a in versatile))
+    _basis_idea(axes[1], np.asarray(basis[0]), np.asarray(basis[1]), int(basis[2]))
+    _fullstack_idea(axes[2], *(np.asarray(a) for a in fullstack))
+    fig.subplots_adjust(left=0.005, right=0.995, bottom=0.01, top=0.92, wspace=0.03)
+    return fig

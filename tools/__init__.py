@@ -1,0 +1,1 @@
+"""Commands that check and picture the built book (not part of the ``minilib`` library)."""

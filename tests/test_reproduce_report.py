@@ -198,3 +198,13 @@ def test_the_transcribed_table1_counts_and_rates_are_consistent():
         assert row["block_params"] == f"{round(count / 1000)}k", key
         assert row["rate"] == round(100 * count / 1_180_160, 1), key
         assert all(p < b for p, b in zip(row["psnr"], base["psnr"])), key
+
+
+def test_a_table_prints_as_text_and_shows_as_html():
+    rows = [{"model": "a<b", "accuracy": "99.1", "gap": -0.123}, {"model": "c", "accuracy": "not run", "gap": None}]
+    table = R.Table(rows, [("model", "model"), ("acc %", "accuracy"), ("gap", "gap")], title="T")
+    text = str(table)
+    assert text.splitlines()[0] == "T" and text.splitlines()[1:] == R.format_rows(rows, table.columns).splitlines()
+    page = table._repr_html_()
+    assert page.count("<tr>") == 3 and "<caption>T</caption>" in page
+    assert "a&lt;b" in page and "-0.12" in page and "not run" in page

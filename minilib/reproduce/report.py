@@ -10,6 +10,7 @@ model the row names, so a row exists even before its run has been trained; its a
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 import pathlib
@@ -178,20 +179,44 @@ def mvnet_rows(groups: dict) -> list:
     return rows
 
 
+def _cell(row: dict, key: str) -> str:
+    value = row[key]
+    if key.startswith(("gap", "delta")):        # differences, in the unit of their column
+        return "" if value is None else f"{value:+.2f}"
+    return str(value)
+
+
 def format_rows(rows: list, columns: list) -> str:
     """Aligned text table; ``columns`` = [(header, key), ...]; gaps print in percentage points."""
-    def cell(row, key):
-        value = row[key]
-        if key.startswith(("gap", "delta")):        # differences, in the unit of their column
-            return "" if value is None else f"{value:+.2f}"
-        return str(value)
-
-    table = [[header for header, _ in columns]] + [[cell(row, key) for _, key in columns] for row in rows]
+    table = [[header for header, _ in columns]] + [[_cell(row, key) for _, key in columns] for row in rows]
     widths = [max(len(line[k]) for line in table) for k in range(len(columns))]
     lines = ["  ".join(text.ljust(width) if k == 0 else text.rjust(width)
                        for k, (text, width) in enumerate(zip(line, widths))).rstrip() for line in table]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """Rows shown as a table: an HTML table in a notebook (and so in the book, where a wide text table would be cut
+    off by the page's column), aligned text (:func:`format_rows`) when printed. ``columns`` = [(header, key), ...]."""
+    rows: list
+    columns: list
+    title: str = ""
+
+    def __str__(self) -> str:
+        return (self.title + "\n" if self.title else "") + format_rows(self.rows, self.columns)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        # the first column names the row; the others are numbers, right-aligned as in the text table
+        align = ['style="text-align:left"'] + ['style="text-align:right"'] * (len(self.columns) - 1)
+        head = "".join(f"<th {a}>{html.escape(header)}</th>" for a, (header, _) in zip(align, self.columns))
+        body = "".join("<tr>" + "".join(f"<td {a}>{html.escape(_cell(row, key))}</td>"
+                                        for a, (_, key) in zip(align, self.columns)) + "</tr>" for row in self.rows)
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        return f'<table class="minilib-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def cifar_rows(groups: dict, runs) -> list:
@@ -303,6 +328,6 @@ def binomial_std(accuracy_percent: float, n_test: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / n_test)
 
 
-__all__ = ["RunGroup", "binomial_std", "cifar_rows", "cost_points", "describe_runs", "fig2a_points", "fig2b_curves",
+__all__ = ["RunGroup", "Table", "binomial_std", "cifar_rows", "cost_points", "describe_runs", "fig2a_points", "fig2b_curves",
            "format_rows", "gap_verdicts", "group_results", "load_results", "mvnet_rows", "paper_percent",
            "pooled_seed_std", "spread_text", "sr_rows", "versatile_rows"]

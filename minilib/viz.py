@@ -434,11 +434,16 @@ def plot_ours_vs_paper(ours, paper, ax=None, title="", xlabel="", ylabel="test a
         ax.plot([x], [y], "s", mfc="none", color="C3", ms=7, label="paper (as printed)" if k == 0 else None)
         if label not in ours:
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7, color="C3")
+    return _finish(ax, title, xlabel, ylabel, logx, legend_size=8)
+
+
+def _finish(ax, title, xlabel, ylabel, logx, legend_size):
+    """The common end of the result plots: compact log x if asked, labels, a light grid and the legend."""
     if logx:
         _compact_log_x(ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=legend_size)
     return ax
 
 
@@ -499,12 +504,7 @@ def plot_curves(curves, ax=None, title="", xlabel="", ylabel="", logx=False, hli
         ax.plot(x, y, fmt[0] if fmt else "o-", ms=5, label=label)
     for k, (label, y) in enumerate((hlines or {}).items()):
         ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + k) % 10}", label=label)
-    if logx:
-        _compact_log_x(ax)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return ax
+    return _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
 
 
 def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False):
@@ -528,12 +528,7 @@ def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test acc
         right = max(x for points in series.values() for x, *_ in points)
         fx, fy = [x for x, _ in front] + [right], [y for _, y in front] + [front[-1][1]]
         ax.step(fx, fy, where="post", ls="--", color="0.4", lw=1, zorder=0, label="Pareto front")
-    if logx:
-        _compact_log_x(ax)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return ax
+    return _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
 
 
 # ----------------------------------------------------------------------------- the three ideas side by side

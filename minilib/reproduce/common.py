@@ -92,6 +92,9 @@ def execute(jobs: list, args: argparse.Namespace, train: Callable[[Job], dict],
         import torch
         torch.set_num_threads(args.threads)
     for job in todo:
+        if not args.force and job.path.exists():        # written meanwhile by another process of the same sweep
+            print(f"skip {job.label}: {job.path} was written meanwhile")
+            continue
         payload = train(job)
         write_result(job.path, payload, seed=job.seed)
         print(f"{job.label}: {describe(payload)} -> {job.path}")

@@ -211,7 +211,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         # the first column names the row; the others are numbers, right-aligned as in the text table
-        align = ['style="text-align:left"'] + ['style="text-align:right"'] * (len(self.columns) - 1)
+        cell = "padding:0.1em 0.7em;text-align:"
+        align = [f'style="{cell}left"'] + [f'style="{cell}right"'] * (len(self.columns) - 1)
         head = "".join(f"<th {a}>{html.escape(header)}</th>" for a, (header, _) in zip(align, self.columns))
         body = "".join("<tr>" + "".join(f"<td {a}>{html.escape(_cell(row, key))}</td>"
                                         for a, (_, key) in zip(align, self.columns)) + "</tr>" for row in self.rows)

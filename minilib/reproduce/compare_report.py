@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from . import budgets
+from .report import format_rows
 
 # x axes of the Pareto plots: row key -> axis label
 COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
@@ -64,16 +65,16 @@ def format_compare_rows(rows: list) -> str:
     def number(value, fmt):
         return "" if value is None else fmt.format(value)
 
-    head = ["run", "weights %", "bits %", "mults %", "test accuracy %", "vs base", "ms b=1", "ms b=128", "NumPy x"]
-    table = [head] + [[row["run"], f"{100 * row['weight_ratio']:.1f}", f"{100 * row['stored_ratio']:.1f}",
-                       f"{100 * row['flops_ratio']:.1f}", row["accuracy"], number(row["delta"], "{:+.2f}"),
-                       number(row["latency_1"], "{:.3f}"), number(row["latency_128"], "{:.4f}"),
-                       number(row["numpy_ratio"], "{:.2f}")] for row in rows]
-    widths = [max(len(line[k]) for line in table) for k in range(len(head))]
-    lines = ["  ".join(text.ljust(width) if k == 0 else text.rjust(width)
-                       for k, (text, width) in enumerate(zip(line, widths))).rstrip() for line in table]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    columns = [("run", "run"), ("weights %", "weights"), ("bits %", "bits"), ("mults %", "mults"),
+               ("test accuracy %", "accuracy"), ("vs base", "vs_base"), ("ms b=1", "ms_1"), ("ms b=128", "ms_128"),
+               ("NumPy x", "numpy")]
+    text = [{"run": row["run"], "weights": f"{100 * row['weight_ratio']:.1f}",
+             "bits": f"{100 * row['stored_ratio']:.1f}",
+             "mults": f"{100 * row['flops_ratio']:.1f}", "accuracy": row["accuracy"],
+             "vs_base": number(row["delta"], "{:+.2f}"), "ms_1": number(row["latency_1"], "{:.3f}"),
+             "ms_128": number(row["latency_128"], "{:.4f}"), "numpy": number(row["numpy_ratio"], "{:.2f}")}
+            for row in rows]
+    return format_rows(text, columns)
 
 
 # ----------------------------------------------------------------------------- Pareto fronts

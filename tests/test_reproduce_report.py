@@ -208,3 +208,10 @@ def test_a_table_prints_as_text_and_shows_as_html():
     page = table._repr_html_()
     assert page.count("<tr>") == 3 and "<caption>T</caption>" in page
     assert "a&lt;b" in page and "-0.12" in page and "not run" in page
+    assert "white-space:nowrap" in page and "text-align:right" in page
+
+
+def test_a_table_of_prose_wraps_and_aligns_left():
+    rows = [{"question": "which?", "answer": "a long answer that may break over lines"}]
+    page = R.Table(rows, [("question", "question"), ("answer", "answer")], wrap=True)._repr_html_()
+    assert "white-space:normal" in page and "text-align:right" not in page

@@ -199,10 +199,12 @@ def format_rows(rows: list, columns: list) -> str:
 @dataclasses.dataclass(frozen=True)
 class Table:
     """Rows shown as a table: an HTML table in a notebook (and so in the book, where a wide text table would be cut
-    off by the page's column), aligned text (:func:`format_rows`) when printed. ``columns`` = [(header, key), ...]."""
+    off by the page's column), aligned text (:func:`format_rows`) when printed. ``columns`` = [(header, key), ...];
+    ``wrap``: cells of prose that may break over lines (numbers never do)."""
     rows: list
     columns: list
     title: str = ""
+    wrap: bool = False
 
     def __str__(self) -> str:
         return (self.title + "\n" if self.title else "") + format_rows(self.rows, self.columns)
@@ -210,15 +212,19 @@ class Table:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        # the first column names the row; the others are numbers, right-aligned as in the text table
-        cell = "padding:0.1em 0.7em;text-align:"
-        align = [f'style="{cell}left"'] + [f'style="{cell}right"'] * (len(self.columns) - 1)
+        # the first column names the row; the others are numbers, right-aligned as in the text table and never
+        # wrapped (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a table of prose (wrap) is left-aligned and
+        # wraps. A table wider than the page scrolls.
+        cell = "padding:0.1em 0.7em;vertical-align:top;text-align:"
+        others = "left" if self.wrap else "right"
+        align = [f'style="{cell}left"'] + [f'style="{cell}{others}"'] * (len(self.columns) - 1)
         head = "".join(f"<th {a}>{html.escape(header)}</th>" for a, (header, _) in zip(align, self.columns))
         body = "".join("<tr>" + "".join(f"<td {a}>{html.escape(_cell(row, key))}</td>"
                                         for a, (_, key) in zip(align, self.columns)) + "</tr>" for row in self.rows)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        # cells never wrap (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a table wider than the page scrolls
-        return (f'<div style="overflow-x:auto"><table class="minilib-table" style="font-size:0.85em;white-space:nowrap">'
+        space = "normal" if self.wrap else "nowrap"
+        return (f'<div style="overflow-x:auto">'
+                f'<table class="minilib-table" style="font-size:0.85em;white-space:{space}">'
                 f'{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 

@@ -228,6 +228,13 @@ class Table:
                 f'{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
+# the columns of :func:`cifar_rows` as two tables narrow enough for the page: size and accuracy, and CPU time
+CIFAR_ACCURACY_COLUMNS = [("run", "run"), ("params", "params"), ("% params", "params_pct"), ("% mults", "mults_pct"),
+                          ("test accuracy %", "accuracy"), ("vs baseline", "delta")]
+CIFAR_TIME_COLUMNS = [("run", "run"), ("ms/image, batch 1", "latency_1"), ("ms/image, batch 128", "latency_128"),
+                      ("NumPy layer / conv", "numpy_ratio")]
+
+
 def cifar_rows(groups: dict, runs) -> list:
     """One row per CIFAR-10 run: parameters and multiplications (share of the baseline's), test accuracy over
     seeds and its difference to the baseline's mean, latency of the torch model (ms per image at batch 1 and
@@ -337,6 +344,7 @@ def binomial_std(accuracy_percent: float, n_test: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / n_test)
 
 
-__all__ = ["RunGroup", "Table", "binomial_std", "cifar_rows", "cost_points", "describe_runs", "fig2a_points", "fig2b_curves",
-           "format_rows", "gap_verdicts", "group_results", "load_results", "mvnet_rows", "paper_percent",
-           "pooled_seed_std", "spread_text", "sr_rows", "versatile_rows"]
+__all__ = ["CIFAR_ACCURACY_COLUMNS", "CIFAR_TIME_COLUMNS", "RunGroup", "Table", "binomial_std", "cifar_rows",
+           "cost_points", "describe_runs", "fig2a_points", "fig2b_curves", "format_rows", "gap_verdicts",
+           "group_results", "load_results", "mvnet_rows", "paper_percent", "pooled_seed_std", "spread_text", "sr_rows",
+           "versatile_rows"]

@@ -68,7 +68,8 @@ class RunGroup:
     @property
     def accuracies(self) -> np.ndarray:
         """Test accuracy of every seed, in percent; NaN for a seed whose training diverged."""
-        return self.values(lambda result: math.nan if result["test_accuracy"] is None else 100.0 * result["test_accuracy"])
+        return self.values(lambda result: math.nan if result["test_accuracy"] is None
+                           else 100.0 * result["test_accuracy"])
 
     @property
     def diverged(self) -> list:
@@ -131,7 +132,8 @@ def describe_runs(groups: dict, names, experiment: str = "mnist") -> str:
         revisions = ", ".join(sorted({result["git_revision"][:8] for result in group.results}))
         threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
         minutes = np.mean(group.values(lambda result: result["wall_seconds"])) / 60
-        lines.append(f"{name:<24} seeds {group.seeds}  {group.first.get('backend', 'torch'):>5}  {minutes:5.1f} min/run "
+        backend = group.first.get("backend", "torch")
+        lines.append(f"{name:<24} seeds {group.seeds}  {backend:>5}  {minutes:5.1f} min/run "
                      f"({threads} thread(s))  git {revisions}  {group.first['date'][:10]}")
     return "\n".join(lines)
 
@@ -334,7 +336,8 @@ def gap_verdicts(rows: list, sigma: float) -> str:
         if row["gap"] is not None:
             scale = sigma * math.sqrt(1 + 1 / len(row["group"].seeds))
             verdict = "within training noise" if abs(row["gap"]) <= 2 * scale else "larger than training noise"
-            lines.append(f"{row['model']:<16} gap {row['gap']:+.2f} = {row['gap'] / scale:+.1f} x {scale:.3f}  {verdict}")
+            lines.append(f"{row['model']:<16} gap {row['gap']:+.2f} = {row['gap'] / scale:+.1f} x {scale:.3f}  "
+                         f"{verdict}")
     return "\n".join(lines)
 
 

@@ -17,9 +17,11 @@ $(STAMP): requirements-lock.txt pyproject.toml
 
 ## make book: build the rendered book offline (notebooks executed and cached).
 ## Chapters that read results/ are re-executed when a result file is newer than their cached execution.
+## tools.execute_book runs the uncached notebooks two at a time first; the build then takes them from the cache.
 book: $(STAMP)
 	@$(BIN)/python -c "from minilib.results import forget_stale_executions as f; \
 		[print('re-executing', uri, '(newer results)') for uri in f('_build/.jupyter_cache')]"
+	$(BIN)/python -m tools.execute_book --jobs 2
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 

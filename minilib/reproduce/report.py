@@ -217,7 +217,7 @@ class Table:
         # the first column names the row; the others are numbers, right-aligned as in the text table and never
         # wrapped (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a table of prose (wrap) is left-aligned and
         # wraps. A table wider than the page scrolls.
-        cell = "padding:0.1em 0.7em;vertical-align:top;text-align:"
+        cell = "padding:0.1em 0.5em;vertical-align:top;text-align:"
         others = "left" if self.wrap else "right"
         align = [f'style="{cell}left"'] + [f'style="{cell}{others}"'] * (len(self.columns) - 1)
         head = "".join(f"<th {a}>{html.escape(header)}</th>" for a, (header, _) in zip(align, self.columns))

@@ -348,3 +348,19 @@ def test_chapter_10_reads_the_compare_results():
     notebook = nbformat.read(ROOT / "notebooks/10_three_methods_side_by_side.ipynb", 4)
     source = "\n".join(cell.source for cell in notebook.cells)
     assert 'R.load_results("compare"' in source
+
+
+def test_the_cifar_runs_become_pareto_rows_with_their_own_names():
+    groups = R.group_results([{**fake("baseline", 0, 0.43, 3.0, 1.0),
+                               "compression": {"params_32bit": 1.0, "flops": 1.0}},
+                              {**fake("mvnet-b-4", 0, 0.42, 12.0, 4.0),
+                               "compression": {"params_32bit": 0.29, "flops": 0.26}},
+                              {**fake("versatile", 0, 0.41, 9.0, 1.2),
+                               "compression": {"params_32bit": 0.5, "flops": 0.56}}])
+    rows = C.cifar_compare_rows(groups, ["baseline", "mvnet-b-4", "versatile", "basis-split"])   # one not trained
+    assert [row["run"] for row in rows] == ["baseline", "mvnet-b-4", "versatile"]
+    assert rows[1]["stored_ratio"] == 0.29 and rows[1]["mean"] == pytest.approx(42.0) and rows[1]["numpy_ratio"] == 4
+    series, front = C.pareto_series(rows, "stored_ratio")
+    assert set(series) == {"baseline", "mvnet-b-4", "versatile"} and series["versatile"][0][3] == ""
+    assert C.front_runs(rows, "stored_ratio") == ["mvnet-b-4", "baseline"]          # versatile: larger, less accurate
+    assert C.front_runs(rows, "latency_1") == ["baseline"]

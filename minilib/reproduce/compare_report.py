@@ -31,7 +31,8 @@ _LATENCY = {"latency_1": lambda r: r["latency"]["torch"]["batch_1"]["per_image_m
 def compare_rows(groups: dict, choices=None) -> list:
     """One row per reachable planned network (default: :func:`minilib.reproduce.budgets.budget_table`).
 
-    Keys: run, method, budget (None for the baseline), hyperparameters (text), weight_ratio, stored_ratio,
+    Keys: run, method, budget (None for the baseline), label (the budget as "50%", or "base"), hyperparameters
+    (text), weight_ratio, stored_ratio,
     flops, flops_ratio (from the plan); mean, std (percent; None / NaN until trained), seeds, accuracy (text,
     "not run" until trained), delta (mean minus the baseline's mean), latency_1, latency_128 (torch, ms per
     image) and numpy_ratio (conv2, NumPy method / standard), medians over seeds; group (the RunGroup or None).
@@ -43,7 +44,8 @@ def compare_rows(groups: dict, choices=None) -> list:
         if not choice.reachable:
             continue
         group = groups.get(choice.run)
-        row = {"run": choice.run, "method": choice.method, "budget": choice.budget,
+        label = "base" if choice.budget is None else f"{round(100 * choice.budget)}%"
+        row = {"run": choice.run, "method": choice.method, "budget": choice.budget, "label": label,
                "hyperparameters": choice.describe(), "weight_ratio": choice.weight_ratio,
                "stored_ratio": choice.stored_ratio, "flops": choice.cost.flops, "flops_ratio": choice.flops_ratio,
                "mean": None, "std": math.nan, "seeds": 0, "accuracy": "not run", "delta": None,
@@ -78,6 +80,24 @@ def table_cells(rows: list) -> list:
              "numpy": number(row["numpy_ratio"], "{:.2f}")} for row in rows]
 
 
+def cifar_compare_rows(groups: dict, runs) -> list:
+    """Chapter 7's CIFAR-10 runs (:mod:`minilib.reproduce.cifar10`) as rows with the keys the Pareto helpers read
+    (run, method = the run's name, label "", stored_ratio = 32-bit parameters with masks at 1/32, flops_ratio,
+    mean, std, latencies). Their sizes were chosen per method, not matched to budgets; runs not trained are left out.
+    """
+    rows = []
+    for run in runs:
+        group = groups.get(run)
+        if group is None:
+            continue
+        compression = group.first["compression"]
+        rows.append({"run": run, "method": run, "label": "", "budget": None,
+                     "stored_ratio": compression["params_32bit"], "flops_ratio": compression["flops"],
+                     "mean": group.mean, "std": group.std,
+                     **{key: float(np.median(group.values(value))) for key, value in _LATENCY.items()}})
+    return rows
+
+
 def format_compare_rows(rows: list) -> str:
     """The rows as one aligned text table (:func:`table_cells`, all columns)."""
     return format_rows(table_cells(rows), ACCURACY_COLUMNS + TIME_COLUMNS[1:])
@@ -103,8 +123,7 @@ def pareto_series(rows: list, cost: str) -> tuple:
                and math.isfinite(row["mean"])]
     series = {}
     for row in trained:
-        label = "base" if row["budget"] is None else f"{round(100 * row['budget'])}%"
-        series.setdefault(row["method"], []).append((row[cost], row["mean"], row["std"], label))
+        series.setdefault(row["method"], []).append((row[cost], row["mean"], row["std"], row["label"]))
     front = pareto_front([row[cost] for row in trained], [row["mean"] for row in trained])
     return series, [(trained[i][cost], trained[i]["mean"]) for i in front]
 
@@ -259,5 +278,6 @@ def format_when_to_use(table: list, width: int = 110) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ACCURACY_COLUMNS", "COSTS", "TIME_COLUMNS", "compare_rows", "format_compare_rows", "format_when_to_use", "front_runs", "pareto_front",
-           "pareto_series", "standard_error", "table_cells", "when_to_use"]
+__all__ = ["ACCURACY_COLUMNS", "COSTS", "TIME_COLUMNS", "cifar_compare_rows", "compare_rows", "format_compare_rows",
+           "format_when_to_use", "front_runs", "pareto_front", "pareto_series", "standard_error", "table_cells",
+           "when_to_use"]

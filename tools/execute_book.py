@@ -1,8 +1,8 @@
 """Execute the book's notebooks in parallel into Jupyter Book's execution cache, before ``jupyter-book build``.
 
-Jupyter Book executes the notebooks one after another, and the chapters that train NumPy networks keep a second
-core mostly idle (their matrix products are small), so a clean build on two cores takes about twice as long as it
-must. This runs every ``_toc.yml`` notebook that has no cached execution in ``--jobs`` worker processes, each kernel
+Jupyter Book executes the notebooks one after another. The chapters that train NumPy networks are made of many small
+matrix products, which two BLAS threads speed up little, so two notebooks with one thread each use two cores better
+than one notebook with two. This runs every ``_toc.yml`` notebook that has no cached execution in ``--jobs`` worker processes, each kernel
 limited to one BLAS/torch thread, the way myst-nb itself does (:func:`jupyter_cache.executors.utils.
 single_nb_execution` in the notebook's folder, ``_config.yml``'s timeout, no errors allowed), and stores the result
 in the same cache (``_build/.jupyter_cache``), where the build then finds it by the notebook's code.

@@ -2,10 +2,11 @@
 
 Jupyter Book executes the notebooks one after another. The chapters that train NumPy networks are made of many small
 matrix products, which two BLAS threads speed up little, so two notebooks with one thread each use two cores better
-than one notebook with two. This runs every ``_toc.yml`` notebook that has no cached execution in ``--jobs`` worker processes, each kernel
-limited to one BLAS/torch thread, the way myst-nb itself does (:func:`jupyter_cache.executors.utils.
-single_nb_execution` in the notebook's folder, ``_config.yml``'s timeout, no errors allowed), and stores the result
-in the same cache (``_build/.jupyter_cache``), where the build then finds it by the notebook's code.
+than one notebook with two. This runs every ``_toc.yml`` notebook that has no cached execution in ``--jobs``
+worker processes, each kernel limited to one BLAS/torch thread, the way myst-nb itself does
+(:func:`jupyter_cache.executors.utils.single_nb_execution` in the notebook's folder, ``_config.yml``'s timeout, no
+errors allowed), and stores the result in the same cache (``_build/.jupyter_cache``), where the build then finds it
+by the notebook's code.
 
 A notebook that fails is not cached: the build executes it again and reports the error there, with the usual
 traceback. ``make book`` calls this first; on a cached rebuild it finds nothing to do.

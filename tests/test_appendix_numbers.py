@@ -1,4 +1,5 @@
 """The appendix "Paper versus released code" quotes numbers from the committed runs; each must equal the run's."""
+import functools
 import pathlib
 
 import pytest
@@ -8,8 +9,13 @@ from minilib.reproduce import report as R
 APPENDIX = pathlib.Path(__file__).resolve().parents[1] / "book" / "paper_vs_code.md"
 
 
+@functools.cache
+def _groups(experiment: str) -> dict:
+    return R.group_results(R.load_results(experiment))       # read once, however many quotes use it
+
+
 def _mean(experiment: str, run: str, value) -> float:
-    groups = R.group_results(R.load_results(experiment))
+    groups = _groups(experiment)
     assert run in groups, f"{experiment} run {run} is quoted by the appendix but has no result file"
     return float(groups[run].values(value).mean())
 

@@ -76,9 +76,11 @@ reproduce-sr: $(STAMP)
 
 ## make reproduce-compare: the three methods side by side on the MNIST LeNet at matched budgets of 50, 25 and 12 %
 ## of the baseline's stored bits, two seeds each (results/compare/; hours on 2 cores, incremental like
-## reproduce-mnist; `python -m minilib.reproduce compare --list` shows the plan and the budgets out of reach).
+## reproduce-mnist; `python -m minilib.reproduce compare --list` shows the plan and the budgets out of reach),
+## then times every network in one process (results/compare_timing.json; minutes, best on an idle machine).
 reproduce-compare: $(STAMP)
 	$(BIN)/python -m minilib.reproduce compare
+	$(BIN)/python -m minilib.reproduce compare-timing
 
 ## make lab: JupyterLab on the notebooks.
 lab: $(STAMP)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cifar10, compare, mnist, sr
+from . import cifar10, compare, compare_timing, mnist, sr
 
-EXPERIMENTS = {"mnist": mnist, "cifar10": cifar10, "sr": sr, "compare": compare}
+EXPERIMENTS = {"mnist": mnist, "cifar10": cifar10, "sr": sr, "compare": compare,
+               "compare-timing": compare_timing}
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,10 @@ first (and writes its result file too if that is missing).
 Latency (:mod:`minilib.reproduce.latency`, under ``latency``): the trained torch model in eval mode at batch 1
 and 128 (median of 50 calls), and conv2's NumPy fast path against :class:`minilib.layers.Conv2d` at the same
 shapes (batch 128, 12x12 input, median of 30 alternating calls), as a ratio measured in the same run.
-The machine has 2 cores, shared with other work: compare ratios, not absolute times.
+The machine has 2 cores, shared with other work: compare ratios, not absolute times. These are measured
+right after each run, under whatever else shares the machine then; chapter 10's time columns come from
+``python -m minilib.reproduce compare-timing`` (:mod:`minilib.reproduce.compare_timing`), which times every
+network in one process.
 
 One JSON per run and seed, ``<out-dir>/<run>_seed<seed>.json``, run = ``baseline`` or ``<method>-b<percent>``;
 a run whose file exists is skipped unless ``--force``::

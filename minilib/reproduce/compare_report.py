@@ -3,10 +3,10 @@ and the answers of the "when to use which" table, each computed from the numbers
 what they show.
 
 Costs come from the plan (:mod:`minilib.reproduce.budgets`), so every planned network has a row before it is
-trained; accuracy (mean ± std over seeds, in percent) and latency (median over seeds) come from the result files
-and are None until a run is done. Two accuracies count as tied when they differ by at most twice the standard
-error σ sqrt(1/n1 + 1/n2), σ the seed-to-seed standard deviation pooled over the runs
-(:func:`minilib.reproduce.report.pooled_seed_std`).
+trained; accuracy (mean ± std over seeds, in percent) comes from the result files and is None until a run is done,
+times from ``results/compare_timing.json`` (every network timed in one process) or else from the runs. Two
+accuracies count as tied when they differ by at most twice the standard error σ sqrt(1/n1 + 1/n2), σ the
+seed-to-seed standard deviation pooled over the runs (:func:`minilib.reproduce.report.pooled_seed_std`).
 """
 from __future__ import annotations
 
@@ -28,14 +28,23 @@ _LATENCY = {"latency_1": lambda r: r["latency"]["torch"]["batch_1"]["per_image_m
             "numpy_ratio": lambda r: r["latency"]["numpy_layer"]["ratio"]}
 
 
-def compare_rows(groups: dict, choices=None) -> list:
+_TIMED = {"latency_1": lambda t: t["torch_per_image_ms"]["batch_1"],
+          "latency_128": lambda t: t["torch_per_image_ms"]["batch_128"],
+          "numpy_ratio": lambda t: t["numpy_ratio"]}
+
+
+def compare_rows(groups: dict, choices=None, timing: dict | None = None) -> list:
     """One row per reachable planned network (default: :func:`minilib.reproduce.budgets.budget_table`).
 
     Keys: run, method, budget (None for the baseline), label (the budget as "50%", or "base"), hyperparameters
     (text), weight_ratio, stored_ratio,
     flops, flops_ratio (from the plan); mean, std (percent; None / NaN until trained), seeds, accuracy (text,
     "not run" until trained), delta (mean minus the baseline's mean), latency_1, latency_128 (torch, ms per
-    image) and numpy_ratio (conv2, NumPy method / standard), medians over seeds; group (the RunGroup or None).
+    image) and numpy_ratio (conv2, NumPy method / standard); group (the RunGroup or None).
+
+    The three times come from ``timing``, the file of ``python -m minilib.reproduce compare-timing``
+    (:mod:`minilib.reproduce.compare_timing`: every network timed in one process), when given; otherwise they
+    are the medians over seeds of what each trained run recorded.
     """
     choices = budgets.budget_table() if choices is None else choices
     base = groups.get("baseline")
@@ -55,8 +64,10 @@ def compare_rows(groups: dict, choices=None) -> list:
                        delta=None if base is None else group.mean - base.mean)
             measured = [result for result in group.results if result.get("latency")]
             for key, value in _LATENCY.items():
-                if measured:
+                if measured and timing is None:
                     row[key] = float(np.median([value(result) for result in measured]))
+        if timing is not None and choice.run in timing["networks"]:
+            row.update({key: float(value(timing["networks"][choice.run])) for key, value in _TIMED.items()})
         rows.append(row)
     return rows
 
@@ -184,10 +195,12 @@ def _fastest(rows, key, unit):
         return "not measured yet", "no run has been trained"
     base = next((row for row in measured if row["method"] == "baseline"), None)
     fastest, slowest = measured[0], measured[-1]
+    # one timing per architecture (compare-timing): basis-from-conv shares basis-scratch's time exactly
+    names = " = ".join(row["run"] for row in measured if row[key] == fastest[key])
     against = "" if base is None else f" ({fastest[key] / base[key]:.2f}x the baseline's)"
-    evidence = (f"fastest {fastest['run']} {fastest[key]:.4g}{unit}, slowest {slowest['run']} {slowest[key]:.4g}{unit}"
+    evidence = (f"fastest {names} {fastest[key]:.4g}{unit}, slowest {slowest['run']} {slowest[key]:.4g}{unit}"
                 + ("" if base is None else f", baseline {base[key]:.4g}{unit}"))
-    return fastest["run"] + against, evidence
+    return names + against, evidence
 
 
 def _numpy_faster(rows):

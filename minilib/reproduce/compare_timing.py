@@ -38,7 +38,7 @@ from .latency import interleaved_medians, numpy_twin
 HELP = "time every network of the comparison in one process, interleaved (chapter 10's time columns)"
 
 OUT = RESULTS_DIR / "compare_timing.json"
-SIZES = {"full": {"rounds": 30, "batches": (1, 128), "numpy_batch": 128},
+SIZES = {"full": {"rounds": 50, "batches": (1, 128), "numpy_batch": 128},
          "quick": {"rounds": 2, "batches": (1, 8), "numpy_batch": 8}}
 NUMPY_INPUT = (12, 12)      # conv2's input in LeNet: 28 - 5 + 1 = 24, pooled to 12
 

@@ -159,11 +159,18 @@ def ortho_loss(mask_latent: torch.Tensor, n_filters=None) -> torch.Tensor:
     """
     columns = _mask_columns(mask_latent)
     if n_filters is None:
-        groups = [columns]
-    else:
-        k = checks.positive_int(n_filters, "n_filters")
-        groups = [columns[:, i::k] for i in range(min(k, columns.shape[1]))]
-    return sum(0.5 * _gram_residual(group).square().sum() for group in groups)
+        return 0.5 * _gram_residual(columns).square().sum()
+    k = checks.positive_int(n_filters, "n_filters")
+    d, n = columns.shape
+    s = -(-n // k)
+    # All k filters at once, as one batched product instead of k small ones (a Python loop over k = 250 filters
+    # took longer than the rest of a training step). Filter i owns columns i, i + k, ...: zero-padded to k*s
+    # columns, they reshape to (D, s, k). A padded column is zero, so its Gram entries are zero and its entry of
+    # I is left out: it adds nothing, as in the per-filter sum.
+    padded = torch.cat([columns, columns.new_zeros(d, k * s - n)], dim=1).reshape(d, s, k).permute(2, 0, 1)
+    owned = (torch.arange(k * s, device=columns.device) < n).reshape(s, k).T.to(columns.dtype)   # (k, s)
+    residual = padded.transpose(1, 2) @ padded / d - torch.diag_embed(owned)
+    return 0.5 * residual.square().sum()
 
 
 def ortho_loss_released(mask_latent: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Timing the comparison's networks together (``python -m minilib.reproduce compare-timing``, chapter 10).
+"""Timing the networks of chapters 7 and 10 together (``python -m minilib.reproduce compare-timing``, chapter 10).
 
 :func:`minilib.reproduce.latency.interleaved_medians` is checked with a fake clock (every round calls each function
 once, in changing orders, and the medians are exact); the command's quick mode writes the schema the chapter reads;
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import reproduce_helpers
 
-from minilib.reproduce import compare, compare_timing
+from minilib.reproduce import cifar10, compare, compare_timing
 from minilib.reproduce import compare_report as C
 from minilib.reproduce.latency import interleaved_medians
 from minilib.results import RESULTS_DIR
@@ -77,20 +77,25 @@ def check_timing(timing: dict, quick: bool) -> None:
     assert timing["threads"]["torch"] >= 1
     runs = compare.default_runs()
     assert list(timing["networks"]) == [run.name for run in runs]
-    for run in runs:
-        entry = timing["networks"][run.name]
-        assert entry["timed_as"] == compare_timing.timed_as(run)
-        assert set(entry["torch_per_image_ms"]) == {f"batch_{b}" for b in sizes["batches"]}
-        assert all(ms > 0 for ms in entry["torch_per_image_ms"].values())
-        assert entry["numpy_ratio"] == pytest.approx(entry["numpy_method_seconds"] / entry["numpy_standard_seconds"])
-        assert entry["numpy_layer"]["input_shape"][0] == sizes["numpy_batch"]
-        assert entry == {**timing["networks"][entry["timed_as"]], "timed_as": entry["timed_as"]}
+    assert list(timing["cifar10_networks"]) == list(cifar10.RUNS)
+    for kind, key, names in (("lenet", "networks", {run.name: compare_timing.timed_as(run) for run in runs}),
+                             ("cifar10", "cifar10_networks", {run: run for run in cifar10.RUNS})):
+        for name, architecture in names.items():
+            entry = timing[key][name]
+            assert entry["timed_as"] == architecture
+            assert set(entry["torch_per_image_ms"]) == {f"batch_{b}" for b in sizes["batches"]}
+            assert all(ms > 0 for ms in entry["torch_per_image_ms"].values())
+            assert entry["numpy_ratio"] == pytest.approx(entry["numpy_method_seconds"] /
+                                                         entry["numpy_standard_seconds"])
+            assert entry["numpy_layer"]["name"] == compare_timing.NUMPY_LAYER[kind][0]
+            assert entry["numpy_layer"]["input_shape"][0] == sizes["numpy_batch"][kind]
+            assert entry == {**timing[key][entry["timed_as"]], "timed_as": architecture}
 
 
 def test_quick_command_writes_every_network_and_skips_an_existing_file(tmp_path):
     out = tmp_path / "timing.json"
     proc = reproduce_helpers.run_command("compare-timing", "--quick", "--out", str(out), cwd=ROOT)
-    assert "16 networks timed" in proc.stdout
+    assert "16 LeNets and 5 CIFAR-10 ResNets timed" in proc.stdout
     timing = json.loads(out.read_text())
     check_timing(timing, quick=True)
     assert timing["networks"]["basis-from-conv-b25"]["timed_as"] == "basis-scratch-b25"

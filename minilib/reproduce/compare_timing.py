@@ -1,18 +1,23 @@
-"""Time every network of the side-by-side comparison together, in one process (chapter 10's time columns).
+"""Time the networks of chapters 7 and 10 together, in one process (their time columns).
 
-Each ``compare`` run also records a latency, measured right after it trained, while other runs may have shared
-the 2-core machine: the same network can then measure quite differently in two files. This command times all
-networks of the plan in ONE process, in rounds (:func:`minilib.reproduce.latency.interleaved_medians`): every
-round runs each timed call below once, in a new random order, so changes of the machine's load reach all
-networks alike and the medians over rounds can be compared with each other.
+Each ``compare`` and ``cifar10`` run also records a latency, measured right after it trained, while other runs
+may have shared the 2-core machine: the same network can then measure quite differently in two files. This command
+times the networks of a set in ONE process, in rounds (:func:`minilib.reproduce.latency.interleaved_medians`):
+every round runs each timed call below once, in a new random order, so changes of the machine's load reach all
+networks alike and the medians over rounds can be compared with each other. The two sets, each timed on its own:
 
-Timed per network (weights drawn from ``np.random.default_rng(seed)``: the time of a dense layer does not depend
-on the values; ``basis-from-conv`` has the architecture of ``basis-scratch`` and is reported with its numbers):
+- ``networks``: every LeNet of chapter 10's plan (``basis-from-conv`` has the architecture of ``basis-scratch``
+  and is reported with its numbers); NumPy layer conv2 (batch 128, 12x12 input);
+- ``cifar10_networks``: the ResNet-20 of every CIFAR-10 run of chapter 7; NumPy layer
+  :data:`minilib.reproduce.cifar10.LATENCY_LAYER` (batch 32, 16x16 input).
+
+Timed per network, with weights drawn from ``np.random.default_rng(seed)`` (the time of a dense layer does not
+depend on the values):
 
 - the torch model in eval mode under ``torch.no_grad`` at batch 1 and batch 128 (milliseconds per image);
-- conv2 through the method's NumPy fast path (:func:`minilib.reproduce.latency.numpy_twin`) and the standard
-  NumPy convolution of the same shapes (batch 128, 12x12 input); ``numpy_ratio`` = fast path / standard. The
-  baseline's conv2 IS a standard convolution, so its ratio shows what the timing noise is.
+- the NumPy layer through the method's fast path (:func:`minilib.reproduce.latency.numpy_twin`) and the standard
+  NumPy convolution of the same shapes; ``numpy_ratio`` = fast path / standard. The baseline's layer IS a
+  standard convolution, so its ratio shows what the timing noise is.
 
 Torch and NumPy's BLAS both use ``--threads`` threads (default 1). One JSON, ``results/compare_timing.json``, with
 the command, date and git revision::
@@ -31,16 +36,20 @@ import time
 import numpy as np
 
 from ..results import RESULTS_DIR, pin_revision, write_result
-from . import budgets, compare
+from . import budgets, cifar10, compare
 from .common import blas_threads, versions
 from .latency import interleaved_medians, numpy_twin
 
-HELP = "time every network of the comparison in one process, interleaved (chapter 10's time columns)"
+HELP = "time the networks of chapters 7 and 10 in one process, interleaved (their time columns)"
 
 OUT = RESULTS_DIR / "compare_timing.json"
-SIZES = {"full": {"rounds": 50, "batches": (1, 128), "numpy_batch": 128},
-         "quick": {"rounds": 2, "batches": (1, 8), "numpy_batch": 8}}
-NUMPY_INPUT = (12, 12)      # conv2's input in LeNet: 28 - 5 + 1 = 24, pooled to 12
+SIZES = {"full": {"rounds": 50, "batches": (1, 128), "numpy_batch": {"lenet": 128, "cifar10": 32}},
+         "quick": {"rounds": 2, "batches": (1, 8), "numpy_batch": {"lenet": 8, "cifar10": 8}}}
+INPUT_SHAPE = {"lenet": budgets.INPUT_SHAPE, "cifar10": cifar10.INPUT_SHAPE}     # one image
+# the layer timed in NumPy and its input's height and width: LeNet's conv2 (28 - 5 + 1 = 24, pooled to 12), and
+# the ResNet's stage-2 convolution that chapter 7's runs time (32x32 input, halved by stage 2's first block)
+NUMPY_LAYER = {"lenet": (compare.LATENCY_LAYER[0], str(compare.LATENCY_LAYER[1]), (12, 12)),
+               "cifar10": (cifar10.LATENCY_LAYER, cifar10.LATENCY_LAYER, (16, 16))}
 
 
 def timed_as(run: compare.Run) -> str:
@@ -50,46 +59,71 @@ def timed_as(run: compare.Run) -> str:
     return run.name
 
 
-def time_networks(runs, rounds: int, batches=(1, 128), numpy_batch: int = 128, seed: int = 0) -> dict:
-    """``{run name: timings}`` for ``runs`` (:class:`minilib.reproduce.compare.Run`), timed in interleaved rounds.
+def lenet_networks(rng) -> tuple:
+    """``({architecture: torch LeNet}, {run: architecture})`` for every run of chapter 10's plan."""
+    import torch
 
-    Timings: ``timed_as`` (the run measured), ``torch_per_image_ms`` (``{"batch_<b>": ms}``), ``numpy_layer``
-    (the NumPy layer), ``numpy_method_seconds``, ``numpy_standard_seconds`` and ``numpy_ratio``.
+    from ..torch.models import build as build_torch
+
+    runs = {run.name: timed_as(run) for run in compare.default_runs()}
+    models = {architecture: build_torch(compare.parse_run(architecture).choice.spec, rng=rng, dtype=torch.float32)
+              for architecture in dict.fromkeys(runs.values())}
+    return models, runs
+
+
+def cifar10_networks(rng) -> tuple:
+    """``({run: torch ResNet-20}, {run: run})`` for chapter 7's CIFAR-10 runs (:data:`cifar10.RUNS`)."""
+    models = {run: cifar10.build_model(run, rng=rng).float() for run in cifar10.RUNS}
+    return models, {run: run for run in models}
+
+
+def _shape(layer) -> tuple:
+    """What a standard convolution must share with ``layer`` to stand in for it."""
+    return (layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+            "bias" in layer.params)
+
+
+def time_networks(models: dict, runs: dict, kind: str, rounds: int, batches=(1, 128), numpy_batch: int = 128,
+                  seed: int = 0) -> dict:
+    """``{run: timings}``: the torch ``models`` (architecture -> model) timed in interleaved rounds, reported for
+    every run of ``runs`` (run -> architecture); ``kind`` ("lenet" or "cifar10") picks :data:`NUMPY_LAYER`.
+
+    Timings: ``timed_as`` (the architecture measured), ``torch_per_image_ms`` (``{"batch_<b>": ms}``),
+    ``numpy_layer`` (the NumPy layer and its input), ``numpy_method_seconds``, ``numpy_standard_seconds`` and
+    ``numpy_ratio``.
     """
     import torch
 
     from ..layers import Conv2d
-    from ..torch.models import build as build_torch
 
-    name, index = compare.LATENCY_LAYER
+    name, path, size = NUMPY_LAYER[kind]
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    inputs = {batch: torch.randn((batch, *budgets.INPUT_SHAPE), generator=generator) for batch in batches}
+    inputs = {batch: torch.randn((batch, *INPUT_SHAPE[kind]), generator=generator) for batch in batches}
     calls, layers, standards = {}, {}, {}
-    for architecture in dict.fromkeys(timed_as(run) for run in runs):
-        model = build_torch(compare.parse_run(architecture).choice.spec, rng=rng, dtype=torch.float32).eval()
+    for architecture, model in models.items():
+        model.eval()
         for batch, x in inputs.items():
             calls[architecture, f"batch_{batch}"] = lambda model=model, x=x: model(x)
-        layer = layers[architecture] = numpy_twin(model[index])
-        x = rng.standard_normal((numpy_batch, layer.in_channels, *NUMPY_INPUT)).astype(np.float32)
+        layer = layers[architecture] = numpy_twin(model.get_submodule(path))
+        x = rng.standard_normal((numpy_batch, layer.in_channels, *size)).astype(np.float32)
         calls[architecture, "numpy"] = lambda layer=layer, x=x: layer.forward(x)
-        shape = (layer.in_channels, layer.out_channels, layer.kernel_size)
+        shape = _shape(layer)
         if shape not in standards:          # one standard convolution per shape, shared by the networks that have it
-            standards[shape] = Conv2d(*shape, rng=rng).astype(np.float32)
+            standards[shape] = Conv2d(*shape[:3], stride=shape[3], padding=shape[4], bias=shape[5],
+                                      rng=rng).astype(np.float32)
             calls[shape, "standard"] = lambda conv=standards[shape], x=x: conv.forward(x)
     with torch.no_grad():
         seconds = interleaved_medians(calls, rounds=rounds, seed=seed)
     timings = {}
-    for run in runs:
-        architecture = timed_as(run)
+    for run, architecture in runs.items():
         layer = layers[architecture]
         method = seconds[architecture, "numpy"]
-        standard = seconds[(layer.in_channels, layer.out_channels, layer.kernel_size), "standard"]
-        timings[run.name] = {
+        standard = seconds[_shape(layer), "standard"]
+        timings[run] = {
             "timed_as": architecture,
             "torch_per_image_ms": {f"batch_{b}": 1000 * seconds[architecture, f"batch_{b}"] / b for b in batches},
-            "numpy_layer": {"name": name, "index": index, "layer": repr(layer),
-                            "input_shape": [numpy_batch, layer.in_channels, *NUMPY_INPUT]},
+            "numpy_layer": {"name": name, "layer": repr(layer), "input_shape": [numpy_batch, layer.in_channels, *size]},
             "numpy_method_seconds": method, "numpy_standard_seconds": standard, "numpy_ratio": method / standard}
     return timings
 
@@ -120,16 +154,19 @@ def main(args: argparse.Namespace) -> int:
         print(f"skip: {out} exists (--force re-times)")
         return 0
     pin_revision()
-    runs = compare.default_runs()
     start = time.perf_counter()
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads, user_api="blas"):
-        timings = time_networks(runs, sizes["rounds"], sizes["batches"], sizes["numpy_batch"], args.seed)
+        timings = {}
+        for kind, networks in (("lenet", lenet_networks), ("cifar10", cifar10_networks)):
+            models, runs = networks(np.random.default_rng(args.seed))
+            timings[kind] = time_networks(models, runs, kind, sizes["rounds"], sizes["batches"],
+                                          sizes["numpy_batch"][kind], args.seed)
         threads = {"torch": torch.get_num_threads(), "blas": blas_threads()}
     payload = {"experiment": "compare-timing", "quick": args.quick, **sizes, "threads": threads,
-               "versions": versions(), "networks": timings, "wall_seconds": time.perf_counter() - start}
+               "versions": versions(), "networks": timings["lenet"], "cifar10_networks": timings["cifar10"],
+               "wall_seconds": time.perf_counter() - start}
     write_result(out, payload, seed=args.seed)
-    base = timings["baseline"]["torch_per_image_ms"]
-    print(f"{len(timings)} networks timed in {payload['wall_seconds']:.0f} s (baseline: "
-          + ", ".join(f"{key} {value:.3f} ms/image" for key, value in base.items()) + f") -> {out}")
+    print(f"{len(timings['lenet'])} LeNets and {len(timings['cifar10'])} CIFAR-10 ResNets timed in "
+          f"{payload['wall_seconds']:.0f} s -> {out}")
     return 0

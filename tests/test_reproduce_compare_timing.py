@@ -15,7 +15,7 @@ import reproduce_helpers
 
 from minilib.reproduce import cifar10, compare, compare_timing
 from minilib.reproduce import compare_report as C
-from minilib.reproduce.latency import interleaved_medians
+from minilib.reproduce.latency import interleaved_medians, interleaved_times
 from minilib.results import RESULTS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +48,9 @@ def test_interleaved_medians_time_every_call_once_per_round_in_changing_orders()
     assert clock.calls[:3] == ["a", "b", "c"]
     rounds = [clock.calls[3 + 3 * r: 6 + 3 * r] for r in range(3)]
     assert all(sorted(order) == ["a", "b", "c"] for order in rounds)
+    clock = FakeClock()
+    times = interleaved_times({"a": clock.function("a", [9, 1, 5, 3])}, rounds=3, warmup=1, clock=clock)
+    assert times == {"a": [1, 5, 3]}                                  # one time per round, in round order
     orders = {tuple(interleaved_medians_order(seed)) for seed in range(5)}
     assert len(orders) > 1, "the order of the calls changes with the seed"
 
@@ -90,6 +93,11 @@ def check_timing(timing: dict, quick: bool) -> None:
             assert entry["numpy_layer"]["name"] == compare_timing.NUMPY_LAYER[kind][0]
             assert entry["numpy_layer"]["input_shape"][0] == sizes["numpy_batch"][kind]
             assert entry == {**timing[key][entry["timed_as"]], "timed_as": architecture}
+            assert len(entry["halves"]) == 2
+            for half in entry["halves"]:
+                assert half.keys() == {"torch_per_image_ms", "numpy_method_seconds", "numpy_standard_seconds",
+                                       "numpy_ratio"}
+                assert all(ms > 0 for ms in half["torch_per_image_ms"].values())
 
 
 def test_quick_command_writes_every_network_and_skips_an_existing_file(tmp_path):

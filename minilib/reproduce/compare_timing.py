@@ -2,7 +2,7 @@
 
 Each ``compare`` and ``cifar10`` run also records a latency, measured right after it trained, while other runs
 may have shared the 2-core machine: the same network can then measure quite differently in two files. This command
-times the networks of a set in ONE process, in rounds (:func:`minilib.reproduce.latency.interleaved_medians`):
+times the networks of a set in ONE process, in rounds (:func:`minilib.reproduce.latency.interleaved_times`):
 every round runs each timed call below once, in a new random order, so changes of the machine's load reach all
 networks alike and the medians over rounds can be compared with each other. The two sets, each timed on its own:
 
@@ -19,6 +19,9 @@ depend on the values):
   NumPy convolution of the same shapes; ``numpy_ratio`` = fast path / standard. The baseline's layer IS a
   standard convolution, so its ratio shows what the timing noise is.
 
+Every number is a median over the rounds; ``halves`` repeats them for the first and the second half of the rounds,
+so a reader can see how much a number moves within one run.
+
 Torch and NumPy's BLAS both use ``--threads`` threads (default 1). One JSON, ``results/compare_timing.json``, with
 the command, date and git revision::
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +42,7 @@ import numpy as np
 from ..results import RESULTS_DIR, pin_revision, write_result
 from . import budgets, cifar10, compare
 from .common import blas_threads, versions
-from .latency import interleaved_medians, numpy_twin
+from .latency import interleaved_times, numpy_twin
 
 HELP = "time the networks of chapters 7 and 10 in one process, interleaved (their time columns)"
 
@@ -114,17 +118,27 @@ def time_networks(models: dict, runs: dict, kind: str, rounds: int, batches=(1, 
                                       rng=rng).astype(np.float32)
             calls[shape, "standard"] = lambda conv=standards[shape], x=x: conv.forward(x)
     with torch.no_grad():
-        seconds = interleaved_medians(calls, rounds=rounds, seed=seed)
+        times = interleaved_times(calls, rounds=rounds, seed=seed)
+    # medians over all rounds, and over each half of them: how far the halves differ shows the timing noise
+    half = max(1, rounds // 2)
+    parts = {"all": slice(None), "first_half": slice(0, half), "second_half": slice(half, None)}
+    seconds = {part: {key: statistics.median(values[cut] or values) for key, values in times.items()}
+               for part, cut in parts.items()}
     timings = {}
     for run, architecture in runs.items():
         layer = layers[architecture]
-        method = seconds[architecture, "numpy"]
-        standard = seconds[_shape(layer), "standard"]
+
+        def measured(part):
+            method, standard = seconds[part][architecture, "numpy"], seconds[part][_shape(layer), "standard"]
+            return {"torch_per_image_ms": {f"batch_{b}": 1000 * seconds[part][architecture, f"batch_{b}"] / b
+                                           for b in batches},
+                    "numpy_method_seconds": method, "numpy_standard_seconds": standard,
+                    "numpy_ratio": method / standard}
+
         timings[run] = {
             "timed_as": architecture,
-            "torch_per_image_ms": {f"batch_{b}": 1000 * seconds[architecture, f"batch_{b}"] / b for b in batches},
             "numpy_layer": {"name": name, "layer": repr(layer), "input_shape": [numpy_batch, layer.in_channels, *size]},
-            "numpy_method_seconds": method, "numpy_standard_seconds": standard, "numpy_ratio": method / standard}
+            **measured("all"), "halves": [measured("first_half"), measured("second_half")]}
     return timings
 
 

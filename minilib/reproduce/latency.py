@@ -7,8 +7,8 @@
   convolution :class:`minilib.layers.Conv2d` at the same shapes, timed in alternation so both
   see the same machine load; the ratio is what to compare, never the absolute seconds (a
   2-core machine shared with other work);
-- :func:`interleaved_medians`: many calls timed together in rounds, each round in a fresh random
-  order, so that times of different networks measured in one process can be compared.
+- :func:`interleaved_times` and :func:`interleaved_medians`: many calls timed together in rounds, each
+  round in a fresh random order, so that times of different networks measured in one process can be compared.
 
 :func:`numpy_twin` turns a torch twin (or ``nn.Conv2d``) into the NumPy layer with the same
 arguments and weights, so the NumPy numbers belong to the very layer the model trained.
@@ -38,14 +38,15 @@ def timings(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> list
     return times
 
 
-def interleaved_medians(calls: dict, rounds: int = 30, warmup: int = 1, seed: int = 0,
-                        clock: Callable[[], float] = time.perf_counter) -> dict:
-    """Median wall time (seconds) of every callable in ``calls`` (name -> ``fn()``), timed together.
+def interleaved_times(calls: dict, rounds: int = 30, warmup: int = 1, seed: int = 0,
+                      clock: Callable[[], float] = time.perf_counter) -> dict:
+    """Wall times (seconds) of every callable in ``calls`` (name -> ``fn()``), timed together: ``{name: [one time
+    per round]}``.
 
     After ``warmup`` untimed calls of each, every one of ``rounds`` rounds calls each function once, in a
     new random order (``np.random.default_rng(seed)``): a slow drift of the machine's load then reaches all
     of them alike instead of whichever happened to be timed during it, and a fixed order cannot favour the
-    one that runs after a cache-warming neighbour. Returns ``{name: median seconds}``.
+    one that runs after a cache-warming neighbour.
     """
     if not calls:
         raise ValueError("calls must name at least one function to time, got none")
@@ -62,7 +63,14 @@ def interleaved_medians(calls: dict, rounds: int = 30, warmup: int = 1, seed: in
             start = clock()
             calls[name]()
             times[name].append(clock() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def interleaved_medians(calls: dict, rounds: int = 30, warmup: int = 1, seed: int = 0,
+                        clock: Callable[[], float] = time.perf_counter) -> dict:
+    """``{name: median seconds}`` of :func:`interleaved_times`."""
+    return {name: statistics.median(values)
+            for name, values in interleaved_times(calls, rounds, warmup, seed, clock).items()}
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:

@@ -324,6 +324,10 @@ def test_rows_exist_before_training_and_take_accuracy_and_latency_from_results()
     assert table["most accurate at about 50 % of the stored bits"]["answer"] == "not run yet"
     assert table["fastest torch model, batch 1"]["answer"] == "basis-scratch-b25 (0.40x the baseline's)"
     assert table["NumPy conv2 faster than the standard convolution"]["answer"] == "basis-scratch-b25"
+    # basis-scratch-b25's ratio is 0.6 (median of 0.5 and 0.7): no longer faster when 40 % or more is noise
+    noisy = {entry["question"]: entry for entry in C.when_to_use(list(rows.values()), sigma, numpy_noise=0.4)}
+    assert noisy["NumPy conv2 faster than the standard convolution"]["answer"].startswith("none")
+    assert "within 40 % of 1 count as equal" in noisy["NumPy conv2 faster than the standard convolution"]["evidence"]
     assert table["fewest multiplications at about 12 %"]["answer"].startswith("mvnet-b")
     assert table["versatile at 25 %?"]["answer"] == "not reachable"
     # sigma = sqrt((0.005 + 0.0002 + 0.02) / 3) = 0.092: mvnet-b-b25 is 0.14 below the baseline, 2 s.e. = 0.18

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import budgets
-from .report import format_rows
+from .report import TIMED, format_rows
 
 # x axes of the Pareto plots: row key -> axis label
 COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
@@ -26,11 +26,6 @@ COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
 _LATENCY = {"latency_1": lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"],
             "latency_128": lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"],
             "numpy_ratio": lambda r: r["latency"]["numpy_layer"]["ratio"]}
-
-
-_TIMED = {"latency_1": lambda t: t["torch_per_image_ms"]["batch_1"],
-          "latency_128": lambda t: t["torch_per_image_ms"]["batch_128"],
-          "numpy_ratio": lambda t: t["numpy_ratio"]}
 
 
 def compare_rows(groups: dict, choices=None, timing: dict | None = None) -> list:
@@ -67,7 +62,7 @@ def compare_rows(groups: dict, choices=None, timing: dict | None = None) -> list
                 if measured and timing is None:
                     row[key] = float(np.median([value(result) for result in measured]))
         if timing is not None and choice.run in timing["networks"]:
-            row.update({key: float(value(timing["networks"][choice.run])) for key, value in _TIMED.items()})
+            row.update({key: float(value(timing["networks"][choice.run])) for key, value in TIMED.items()})
         rows.append(row)
     return rows
 
@@ -91,10 +86,11 @@ def table_cells(rows: list) -> list:
              "numpy": number(row["numpy_ratio"], "{:.2f}")} for row in rows]
 
 
-def cifar_compare_rows(groups: dict, runs) -> list:
+def cifar_compare_rows(groups: dict, runs, timing: dict | None = None) -> list:
     """Chapter 7's CIFAR-10 runs (:mod:`minilib.reproduce.cifar10`) as rows with the keys the Pareto helpers read
     (run, method = the run's name, label "", stored_ratio = 32-bit parameters with masks at 1/32, flops_ratio,
     mean, std, latencies). Their sizes were chosen per method, not matched to budgets; runs not trained are left out.
+    Times from ``timing`` (``compare-timing``'s file, its "cifar10_networks") when given, else from the runs.
     """
     rows = []
     for run in runs:
@@ -105,7 +101,9 @@ def cifar_compare_rows(groups: dict, runs) -> list:
         rows.append({"run": run, "method": run, "label": "", "budget": None,
                      "stored_ratio": compression["params_32bit"], "flops_ratio": compression["flops"],
                      "mean": group.mean, "std": group.std,
-                     **{key: float(np.median(group.values(value))) for key, value in _LATENCY.items()}})
+                     **({key: float(np.median(group.values(value))) for key, value in _LATENCY.items()}
+                        if timing is None else
+                        {key: float(value(timing["cifar10_networks"][run])) for key, value in TIMED.items()})})
     return rows
 
 
@@ -203,13 +201,15 @@ def _fastest(rows, key, unit):
     return names + against, evidence
 
 
-def _numpy_faster(rows):
+def _numpy_faster(rows, noise):
     measured = [row for row in rows if row["numpy_ratio"] is not None and row["method"] != "baseline"]
     if not measured:
         return "not measured yet", "no run has been trained"
-    faster = sorted((row for row in measured if row["numpy_ratio"] < 1), key=lambda row: row["numpy_ratio"])
+    faster = sorted((row for row in measured if row["numpy_ratio"] < 1 - noise), key=lambda row: row["numpy_ratio"])
     ranked = sorted(measured, key=lambda row: row["numpy_ratio"])
     evidence = "; ".join(f"{row['run']} {row['numpy_ratio']:.2f}" for row in ranked)
+    if noise:
+        evidence += f" (ratios within {100 * noise:.0f} % of 1 count as equal)"
     if not faster:
         return "none: every method's NumPy conv2 is slower than the standard one", evidence
     return ", ".join(row["run"] for row in faster), evidence
@@ -254,10 +254,11 @@ def _smallest_within_noise(rows, sigma):
                          f"{base['mean']:.2f}; also within noise: {others}")
 
 
-def when_to_use(rows: list, sigma: float) -> list:
+def when_to_use(rows: list, sigma: float, numpy_noise: float = 0.0) -> list:
     """The "when to use which" table: ``[{"question", "answer", "evidence"}, ...]``, every answer computed from
     ``rows`` (:func:`compare_rows`) and σ, the pooled seed standard deviation; "not run yet" where results are
-    missing."""
+    missing. A NumPy layer counts as faster than the standard convolution when its time ratio is below
+    1 - ``numpy_noise`` (the relative timing noise)."""
     table = []
 
     def add(question, answer_evidence):
@@ -271,7 +272,7 @@ def when_to_use(rows: list, sigma: float) -> list:
     add("smallest network within noise of the baseline's accuracy", _smallest_within_noise(rows, sigma))
     add("fastest torch model, batch 1", _fastest(rows, "latency_1", " ms"))
     add("fastest torch model, batch 128", _fastest(rows, "latency_128", " ms"))
-    add("NumPy conv2 faster than the standard convolution", _numpy_faster(rows))
+    add("NumPy conv2 faster than the standard convolution", _numpy_faster(rows, numpy_noise))
     add("does starting the basis from the trained conv (from_conv) help?", _from_conv_helps(rows, sigma))
     for choice in budgets.budget_table()[1:]:
         if not choice.reachable:

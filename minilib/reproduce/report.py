@@ -237,10 +237,19 @@ CIFAR_TIME_COLUMNS = [("run", "run"), ("ms/image, batch 1", "latency_1"), ("ms/i
                       ("NumPy layer / conv", "numpy_ratio")]
 
 
-def cifar_rows(groups: dict, runs) -> list:
+# the times of one network in the file of `python -m minilib.reproduce compare-timing` (its "networks" and
+# "cifar10_networks"): torch ms per image at batch 1 and 128, NumPy method / standard convolution
+TIMED = {"latency_1": lambda entry: entry["torch_per_image_ms"]["batch_1"],
+         "latency_128": lambda entry: entry["torch_per_image_ms"]["batch_128"],
+         "numpy_ratio": lambda entry: entry["numpy_ratio"]}
+
+
+def cifar_rows(groups: dict, runs, timing: dict | None = None) -> list:
     """One row per CIFAR-10 run: parameters and multiplications (share of the baseline's), test accuracy over
     seeds and its difference to the baseline's mean, latency of the torch model (ms per image at batch 1 and
-    128) and the NumPy layer's time ratio to the standard convolution (medians over seeds)."""
+    128) and the NumPy layer's time ratio to the standard convolution. The times come from ``timing`` (the file of
+    ``python -m minilib.reproduce compare-timing``, every network timed in one process) when given, else they are
+    the medians over seeds of what each run recorded."""
     base = groups.get("baseline")
     rows = []
     for run in runs:
@@ -255,14 +264,18 @@ def cifar_rows(groups: dict, runs) -> list:
         def median(value, fmt, group=group):
             return fmt.format(float(np.median(group.values(value))))
 
+        if timing is None:
+            times = {"latency_1": median(lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"], "{:.2f}"),
+                     "latency_128": median(lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"], "{:.2f}"),
+                     "numpy_ratio": median(lambda r: r["latency"]["numpy_layer"]["ratio"], "{:.2f}")}
+        else:
+            times = {key: f"{value(timing['cifar10_networks'][run]):.2f}" for key, value in TIMED.items()}
         rows.append({
             "run": run, "method": first["method"], "params": f"{first['cost']['params']:,}",
             "params_pct": f"{100 * first['compression']['params_32bit']:.1f}",
             "mults_pct": f"{100 * first['compression']['flops']:.1f}",
             "accuracy": group.accuracy_text(), "delta": None if base is None else group.mean - base.mean,
-            "latency_1": median(lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"], "{:.2f}"),
-            "latency_128": median(lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"], "{:.2f}"),
-            "numpy_ratio": median(lambda r: r["latency"]["numpy_layer"]["ratio"], "{:.2f}"), "group": group})
+            **times, "group": group})
     return rows
 
 

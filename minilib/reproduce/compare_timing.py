@@ -93,8 +93,9 @@ def time_networks(models: dict, runs: dict, kind: str, rounds: int, batches=(1, 
     every run of ``runs`` (run -> architecture); ``kind`` ("lenet" or "cifar10") picks :data:`NUMPY_LAYER`.
 
     Timings: ``timed_as`` (the architecture measured), ``torch_per_image_ms`` (``{"batch_<b>": ms}``),
-    ``numpy_layer`` (the NumPy layer and its input), ``numpy_method_seconds``, ``numpy_standard_seconds`` and
-    ``numpy_ratio``.
+    ``numpy_layer`` (the NumPy layer and its input), ``numpy_method_seconds``, ``numpy_standard_seconds``,
+    ``numpy_ratio`` (medians over all rounds), and ``halves``: the same four numbers over the first and over the
+    second half of the rounds.
     """
     import torch
 

@@ -507,12 +507,13 @@ def plot_curves(curves, ax=None, title="", xlabel="", ylabel="", logx=False, hli
     return _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
 
 
-def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False):
+def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False, legend=True):
     """Accuracy against a cost, one colour and marker per method.
 
     ``series`` = {method: [(x, y, yerr, label), ...]} (yerr NaN: one seed, no bar; ``label`` is written beside the
     point, e.g. its budget); ``front`` = [(x, y), ...], the Pareto front cheapest first, drawn as a dashed
-    staircase: no point above and to the left of it exists.
+    staircase: no point above and to the left of it exists. ``legend=False`` leaves the legend out, for a figure
+    of several panels that shows one legend for all (``ax.get_legend_handles_labels()``).
     """
     ax = _axes(ax, (6, 4))
     markers = "osD^vP*Xh"
@@ -528,7 +529,10 @@ def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test acc
         right = max(x for points in series.values() for x, *_ in points)
         fx, fy = [x for x, _ in front] + [right], [y for _, y in front] + [front[-1][1]]
         ax.step(fx, fy, where="post", ls="--", color="0.4", lw=1, zorder=0, label="Pareto front")
-    return _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
+    _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
+    if not legend:
+        ax.get_legend().remove()
+    return ax
 
 
 # ----------------------------------------------------------------------------- the three ideas side by side

@@ -302,6 +302,26 @@ def test_pareto_front_by_hand():
     assert C.pareto_front([], []) == []
 
 
+def test_pareto_plot_draws_every_method_and_the_front_and_can_leave_the_legend_out():
+    import matplotlib.pyplot as plt
+
+    from minilib import viz
+
+    series = {"baseline": [(1.0, 99.2, 0.03, "base")],
+              "basis": [(0.5, 99.1, math.nan, "50%"), (0.25, 99.0, 0.1, "25%")]}
+    front = [(0.25, 99.0), (0.5, 99.1), (1.0, 99.2)]
+    fig, (with_legend, without) = plt.subplots(1, 2)
+    for ax, legend in ((with_legend, True), (without, False)):
+        viz.plot_pareto(series, front, ax=ax, legend=legend)
+    _, labels = without.get_legend_handles_labels()
+    assert sorted(labels) == ["Pareto front", "baseline", "basis"]    # what a shared legend of the figure takes
+    assert [text.get_text() for text in with_legend.get_legend().get_texts()] == labels
+    assert without.get_legend() is None
+    staircase = [line for line in without.get_lines() if line.get_linestyle() == "--"]
+    assert len(staircase) == 1 and list(staircase[0].get_xdata()) == [0.25, 0.5, 1.0, 1.0]
+    plt.close(fig)
+
+
 def test_rows_exist_before_training_and_take_accuracy_and_latency_from_results():
     rows = {row["run"]: row for row in C.compare_rows({})}
     assert len(rows) == 16 and all(row["accuracy"] == "not run" and row["mean"] is None for row in rows.values())

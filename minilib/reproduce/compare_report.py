@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import budgets
-from .report import TIMED, format_rows
+from .report import format_rows, network_times
 
 # x axes of the Pareto plots: row key -> axis label
 COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
@@ -23,11 +21,6 @@ COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
          "latency_1": "torch latency, batch 1 (ms per image)",
          "latency_128": "torch latency, batch 128 (ms per image)",
          "numpy_ratio": "NumPy conv2 time / standard conv time"}
-_LATENCY = {"latency_1": lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"],
-            "latency_128": lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"],
-            "numpy_ratio": lambda r: r["latency"]["numpy_layer"]["ratio"]}
-
-
 def compare_rows(groups: dict, choices=None, timing: dict | None = None) -> list:
     """One row per reachable planned network (default: :func:`minilib.reproduce.budgets.budget_table`).
 
@@ -53,16 +46,11 @@ def compare_rows(groups: dict, choices=None, timing: dict | None = None) -> list
                "hyperparameters": choice.describe(), "weight_ratio": choice.weight_ratio,
                "stored_ratio": choice.stored_ratio, "flops": choice.cost.flops, "flops_ratio": choice.flops_ratio,
                "mean": None, "std": math.nan, "seeds": 0, "accuracy": "not run", "delta": None,
-               **{key: None for key in _LATENCY}, "group": group}
+               **network_times(group, None if timing is None else timing["networks"].get(choice.run)),
+               "group": group}
         if group is not None:
             row.update(mean=group.mean, std=group.std, seeds=len(group.seeds), accuracy=group.accuracy_text(),
                        delta=None if base is None else group.mean - base.mean)
-            measured = [result for result in group.results if result.get("latency")]
-            for key, value in _LATENCY.items():
-                if measured and timing is None:
-                    row[key] = float(np.median([value(result) for result in measured]))
-        if timing is not None and choice.run in timing["networks"]:
-            row.update({key: float(value(timing["networks"][choice.run])) for key, value in TIMED.items()})
         rows.append(row)
     return rows
 
@@ -101,9 +89,7 @@ def cifar_compare_rows(groups: dict, runs, timing: dict | None = None) -> list:
         rows.append({"run": run, "method": run, "label": "", "budget": None,
                      "stored_ratio": compression["params_32bit"], "flops_ratio": compression["flops"],
                      "mean": group.mean, "std": group.std,
-                     **({key: float(np.median(group.values(value))) for key, value in _LATENCY.items()}
-                        if timing is None else
-                        {key: float(value(timing["cifar10_networks"][run])) for key, value in TIMED.items()})})
+                     **network_times(group, None if timing is None else timing["cifar10_networks"][run])})
     return rows
 
 

@@ -237,11 +237,26 @@ CIFAR_TIME_COLUMNS = [("run", "run"), ("ms/image, batch 1", "latency_1"), ("ms/i
                       ("NumPy layer / conv", "numpy_ratio")]
 
 
-# the times of one network in the file of `python -m minilib.reproduce compare-timing` (its "networks" and
-# "cifar10_networks"): torch ms per image at batch 1 and 128, NumPy method / standard convolution
+# the times of one network: torch ms per image at batch 1 and 128, NumPy method / standard convolution; read from
+# its entry in the file of `python -m minilib.reproduce compare-timing` (TIMED), or from a run's own "latency"
+# block, measured after it trained (RECORDED)
 TIMED = {"latency_1": lambda entry: entry["torch_per_image_ms"]["batch_1"],
          "latency_128": lambda entry: entry["torch_per_image_ms"]["batch_128"],
          "numpy_ratio": lambda entry: entry["numpy_ratio"]}
+RECORDED = {"latency_1": lambda result: result["latency"]["torch"]["batch_1"]["per_image_ms"],
+            "latency_128": lambda result: result["latency"]["torch"]["batch_128"]["per_image_ms"],
+            "numpy_ratio": lambda result: result["latency"]["numpy_layer"]["ratio"]}
+
+
+def network_times(group, timed: dict | None = None) -> dict:
+    """``{"latency_1", "latency_128", "numpy_ratio"}`` of one network: from ``timed``, its entry in the
+    ``compare-timing`` file, when given; else the medians over the runs of ``group`` that recorded a latency
+    (None when none did, or ``group`` is None)."""
+    if timed is not None:
+        return {key: float(value(timed)) for key, value in TIMED.items()}
+    measured = [] if group is None else [result for result in group.results if result.get("latency")]
+    return {key: float(np.median([value(result) for result in measured])) if measured else None
+            for key, value in RECORDED.items()}
 
 
 def cifar_rows(groups: dict, runs, timing: dict | None = None) -> list:
@@ -261,21 +276,13 @@ def cifar_rows(groups: dict, runs, timing: dict | None = None) -> list:
             continue
         first = group.first
 
-        def median(value, fmt, group=group):
-            return fmt.format(float(np.median(group.values(value))))
-
-        if timing is None:
-            times = {"latency_1": median(lambda r: r["latency"]["torch"]["batch_1"]["per_image_ms"], "{:.2f}"),
-                     "latency_128": median(lambda r: r["latency"]["torch"]["batch_128"]["per_image_ms"], "{:.2f}"),
-                     "numpy_ratio": median(lambda r: r["latency"]["numpy_layer"]["ratio"], "{:.2f}")}
-        else:
-            times = {key: f"{value(timing['cifar10_networks'][run]):.2f}" for key, value in TIMED.items()}
+        times = network_times(group, None if timing is None else timing["cifar10_networks"][run])
         rows.append({
             "run": run, "method": first["method"], "params": f"{first['cost']['params']:,}",
             "params_pct": f"{100 * first['compression']['params_32bit']:.1f}",
             "mults_pct": f"{100 * first['compression']['flops']:.1f}",
             "accuracy": group.accuracy_text(), "delta": None if base is None else group.mean - base.mean,
-            **times, "group": group})
+            **{key: f"{value:.2f}" for key, value in times.items()}, "group": group})
     return rows
 
 

@@ -1,6 +1,7 @@
-"""Command line: ``python -m minilib.data {list, download NAME, verify [NAME]} [--root DIR]``.
+"""Command line: ``python -m minilib.data {where, status [NAME], download NAME, verify [NAME]} [--root DIR]``.
 
-Exit status: 0 on success, 1 if a file is missing or corrupt or a download fails, 2 for usage errors (argparse).
+Exit status: 0 on success, 1 if a file is missing or corrupt or a download fails (one line on stderr saying why),
+2 for usage errors (argparse).
 """
 
 from __future__ import annotations
@@ -9,47 +10,67 @@ import argparse
 import sys
 from pathlib import Path
 
-from .download import download
-from .readers import FileCheck, verify_dataset
+from .fetch import download
+from .loaders import FileCheck, verify_dataset
+from .location import ENV_VAR, OFFLINE_VAR, offline, resolve_root, root_origin
 from .registry import (
     DATASETS,
-    ENV_VAR,
     DatasetIntegrityError,
     DatasetNotFoundError,
     DownloadError,
     DownloadUnavailableError,
     get_spec,
-    resolve_root,
 )
+from .samples import SAMPLE_ROOT, SAMPLES
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m minilib.data",
-        description=f"Manage minilib datasets. Data root: --root, else ${ENV_VAR}, else ./data.")
+        description=f"Manage minilib datasets. Data root: --root, else ${ENV_VAR}, else the per-user cache folder.")
     sub = parser.add_subparsers(dest="command", required=True)
-    root_help = f"data root (default: ${ENV_VAR}, else ./data)"
-    p_list = sub.add_parser("list", help="list registered datasets and whether their files are present")
-    p_list.add_argument("--root", help=root_help)
-    p_dl = sub.add_parser("download", help="download a dataset that has a public source (mnist, fashion-mnist)")
+    root_help = f"data root (default: ${ENV_VAR}, else the per-user cache folder)"
+    p_where = sub.add_parser("where", help="print the data root in use and where that choice came from")
+    p_status = sub.add_parser("status", help="list each dataset as present / missing / corrupt (checks contents)")
+    p_status.add_argument("name", nargs="?", help=", ".join(DATASETS))
+    p_dl = sub.add_parser("download", help="fetch a dataset from its public sources (loaders also do it on first use)")
     p_dl.add_argument("name", help=", ".join(n for n, s in DATASETS.items() if s.downloadable))
-    p_dl.add_argument("--root", help=root_help)
-    p_ver = sub.add_parser("verify", help="check SHA-256 of a dataset's files (all present datasets if no NAME)")
+    p_ver = sub.add_parser("verify", help="check every file of a dataset (all present datasets if no NAME)")
     p_ver.add_argument("name", nargs="?", help=", ".join(DATASETS))
-    p_ver.add_argument("--root", help=root_help)
+    for p in (p_where, p_status, p_dl, p_ver):
+        p.add_argument("--root", help=root_help)
     return parser
 
 
-def _cmd_list(root) -> int:
+def _cmd_where(root) -> int:
+    print(resolve_root(root))
+    print(f"({root_origin(root)}; fetching is {'off: ' + OFFLINE_VAR + ' is set' if offline() else 'on'}; "
+          f"the embedded sample is in {SAMPLE_ROOT})", file=sys.stderr)
+    return 0
+
+
+def _status(checks: list[FileCheck]) -> str:
+    counts = {status: sum(c.status == status for c in checks) for status in ("ok", "missing", "corrupt")}
+    if counts["corrupt"]:
+        return f"corrupt ({counts['corrupt']} of {len(checks)} files)"
+    if counts["missing"] == len(checks):
+        return "missing"
+    if counts["missing"]:
+        return f"missing {counts['missing']} of {len(checks)} files"
+    return "present"
+
+
+def _cmd_status(name, root) -> int:
     root_path = resolve_root(root)
-    print(f"data root: {root_path}")
-    print(f"{'name':<14} {'files':>5}  {'present':<9} download  note")
-    for spec in DATASETS.values():
-        n_present = sum((root_path / fs.relpath).is_file() for fs in spec.files.values())
-        present = "all" if n_present == len(spec.files) else f"{n_present}/{len(spec.files)}"
-        how = "yes" if spec.downloadable else "no"
-        print(f"{spec.name:<14} {len(spec.files):>5}  {present:<9} {how:<9} {spec.note}")
-    print("(presence only; run `python -m minilib.data verify` to check contents)")
+    print(f"data root: {root_path} ({root_origin(root)})")
+    names = [get_spec(name).name] if name else list(DATASETS)
+    print(f"{'name':<14} {'status':<26} {'fetch':<6} note")
+    for ds in names:
+        spec = DATASETS[ds]
+        state = _status(verify_dataset(ds, root))
+        fetch = "yes" if spec.downloadable else "no"
+        print(f"{ds:<14} {state:<26} {fetch:<6} {spec.note}")
+    print(f"embedded sample ({SAMPLE_ROOT}): " + ", ".join(f"{n} ({s.note})" for n, s in SAMPLES.items()))
     return 0
 
 
@@ -91,15 +112,17 @@ def _cmd_verify(name, root) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     root = None if args.root is None else Path(args.root)
+    commands = {"where": lambda: _cmd_where(root), "status": lambda: _cmd_status(args.name, root),
+                "download": lambda: _cmd_download(args.name, root), "verify": lambda: _cmd_verify(args.name, root)}
     try:
-        if args.command == "list":
-            return _cmd_list(root)
-        if args.command == "download":
-            return _cmd_download(args.name, root)
-        return _cmd_verify(args.name, root)
-    except (DatasetNotFoundError, DatasetIntegrityError, DownloadError, DownloadUnavailableError, ValueError) as e:
+        return commands[args.command]()
+    except (DatasetNotFoundError, DatasetIntegrityError, DownloadError, DownloadUnavailableError, ValueError,
+            OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was left under a real name", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """CIFAR-10: a ResNet-20 with each method's 3x3 convolutions (filter basis, MVNet-B, versatile filters).
 
-THE DATA IS JPEG-DECODED: the CIFAR-10 copy in $MINILIB_DATA was decoded from JPEG re-encodings
-of the original images (mean PSNR 30.5 dB against the originals), so accuracies are not
-comparable digit-for-digit with published numbers. Its test set is sorted by class.
+WHICH CIFAR-10: the JPEG-decoded copy when it is under the data root (it was decoded from JPEG
+re-encodings of the original images, mean PSNR 30.5 dB against the originals, so accuracies are not
+comparable digit-for-digit with published numbers; its test set is sorted by class), else the
+official release (fetched on first use). Each result records the copy it read (``data.variant``).
 
 Model (:func:`build_model`, :func:`minilib.torch.resnet.cifar_resnet`): ResNet-20 of He et al.
 (CVPR 2016, Sec. 4.2), width 16 (stages 16, 32, 64 channels, 3 blocks each), option-A
@@ -105,8 +106,10 @@ LAM = 0.1                       # λ of MVNet Eq. 8 for runs with learned masks
 
 NORM_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 NORM_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
-DATA_NOTE = ("CIFAR-10 decoded from JPEG re-encodings (lossy, mean PSNR 30.5 dB against the original pixels); "
-             "the test set is stored sorted by class")
+DATA_NOTES = {"jpeg": "CIFAR-10 decoded from JPEG re-encodings (lossy, mean PSNR 30.5 dB against the original "
+                       "pixels); the test set is stored sorted by class",
+              "official": "CIFAR-10, the official release (lossless pixels, converted from its python tarball)"}
+DATA_NOTE = DATA_NOTES["jpeg"]      # the copy the committed results read
 N_POOL, N_TRAIN, N_VAL = 45_000, 6_400, 2_000       # training pool; train on its first N_TRAIN; val after it
 QUICK_SIZES = {"train": 512, "val": 256, "test": 200}           # --quick: a smoke test in seconds
 RECIPE = {
@@ -133,7 +136,7 @@ RECIPE = {
                       "source": "(125.3, 123.0, 113.9)/255 and (63.0, 62.1, 66.7)/255: the CIFAR-10 loader of the "
                                 "filter-basis author's framework (ofsoundof/group_sparsity data/cifar10.py); the "
                                 "paper: channel-wise mean and std of the training set"},
-    "data": DATA_NOTE,
+    "data": "the JPEG-decoded copy when it is under the data root, else the official release",
     "dtype": "float32",
     "init": "minilib.reproduce.cifar10.build_model(run, rng=np.random.default_rng(seed)); the same rng then draws "
             "the augmentation and shuffles",
@@ -250,9 +253,10 @@ def load_splits(quick: bool = False) -> dict:
     :data:`QUICK_SIZES` training and validation images and a stratified random test subset
     (the stored test set is sorted by class).
     """
-    from ..data import load_cifar10
+    from ..data import cifar10_variant, load_cifar10
 
-    (x, y), (x_test, y_test) = load_cifar10("train"), load_cifar10("test")
+    variant = cifar10_variant()
+    (x, y), (x_test, y_test) = load_cifar10("train", variant=variant), load_cifar10("test", variant=variant)
     sizes = QUICK_SIZES if quick else {"train": N_TRAIN, "val": N_VAL, "test": len(x_test)}
     train, val = slice(0, sizes["train"]), slice(N_POOL, N_POOL + sizes["val"])
     if sizes["test"] < len(x_test):
@@ -267,7 +271,7 @@ def load_splits(quick: bool = False) -> dict:
             "test": (normalize(to_nchw(x_test[test])), y_test[test].astype(np.int64)),
             "test_selection": "all" if len(test) == len(x_test) else "stratified random (seed 0), "
                                                                    f"{sizes['test'] // 10} per class",
-            "stats": stats}
+            "stats": stats, "variant": variant}
 
 
 # ----------------------------------------------------------------------------- training
@@ -383,8 +387,9 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "experiment": "cifar10", "run": run.name, "model": run.model, "method": spec["method"],
         "architecture": {**ARCHITECTURE, **spec},
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
-        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam},
-        "data": {"dataset": "CIFAR-10", "note": DATA_NOTE, "jpeg_decoded": True, "train": len(splits["train"][0]),
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "data": DATA_NOTES[splits["variant"]]},
+        "data": {"dataset": "CIFAR-10", "variant": splits["variant"], "note": DATA_NOTES[splits["variant"]],
+                 "jpeg_decoded": splits["variant"] == "jpeg", "train": len(splits["train"][0]),
                  "val": len(splits["val"][0]), "test": len(splits["test"][0]),
                  "test_selection": splits["test_selection"], "train_subset_mean": splits["stats"]["mean"],
                  "train_subset_std": splits["stats"]["std"]},

@@ -206,23 +206,24 @@ def make_plan(names=None, seeds=None, backend="torch", epochs=None, lam=None) ->
 def load_splits(quick: bool = False) -> dict:
     """``{"train", "val", "test": (x float32 (N, 1, 28, 28), y int64 (N,)), "mean", "std"}``, standardised.
 
-    Train: the first 50,000 training images; val: the last 10,000; with ``quick`` the first
-    :data:`QUICK_SIZES` images of each.
+    Train: the first 50,000 training images; val: the last 10,000. With ``quick``, from the embedded sample
+    (no data or network needed): the first :data:`QUICK_SIZES` training images, the last ones of the sample for
+    validation, the first test images. ``"variant"`` says which ("full" or "sample").
     """
     from ..data import load_mnist
     from ..data.transforms import images_to_nchw, standardize
 
-    (x, y), (x_test, y_test) = load_mnist("train"), load_mnist("test")
+    (x, y), (x_test, y_test) = load_mnist("train", sample=quick), load_mnist("test", sample=quick)
     sizes = QUICK_SIZES if quick else {"train": N_TRAIN, "val": N_VAL, "test": len(x_test)}
     train = slice(0, sizes["train"])
-    val = slice(N_TRAIN, N_TRAIN + sizes["val"])
+    val = slice(len(x) - sizes["val"], len(x))      # full data: images 50,000 .. 59,999
     x_train, mean, std = standardize(images_to_nchw(x[train]))
     splits = {"train": (x_train, y[train]),
               "val": (standardize(images_to_nchw(x[val]), mean, std)[0], y[val]),
               "test": (standardize(images_to_nchw(x_test[:sizes["test"]]), mean, std)[0], y_test[:sizes["test"]])}
     splits = {key: (np.ascontiguousarray(xs, dtype=np.float32), ys.astype(np.int64))
               for key, (xs, ys) in splits.items()}
-    return {**splits, "mean": float(mean[0]), "std": float(std[0])}
+    return {**splits, "mean": float(mean[0]), "std": float(std[0]), "variant": "sample" if quick else "full"}
 
 
 # ----------------------------------------------------------------------------- training, one backend each
@@ -354,7 +355,7 @@ def measurements(trained: dict, splits: dict, wall_seconds: float) -> dict:
     # a diverged run keeps the epochs it finished; it may have none
     best = int(np.argmax(history["val_accuracy"])) if history["val_accuracy"] else None
     return {
-        "data": {"dataset": "MNIST", "train": len(splits["train"][0]), "val": len(splits["val"][0]),
+        "data": {"dataset": "MNIST", "variant": splits.get("variant", "full"), "train": len(splits["train"][0]), "val": len(splits["val"][0]),
                  "test": len(splits["test"][0]), "mean": splits["mean"], "std": splits["std"]},
         "history": history, "initial": trained["initial"],
         "test_loss": trained["test_loss"], "test_accuracy": trained["test_accuracy"],

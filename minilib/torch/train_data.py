@@ -141,18 +141,22 @@ def load_data(config) -> Data:
             size = config.image_size or SYNTHETIC["size"]
             train = synthetic_images(SYNTHETIC["train"], 1, size)
             test = synthetic_images(SYNTHETIC["test"], 2, size)
-            num_classes, pad = SYNTHETIC["classes"], max(1, size // 8)
+            num_classes, pad, name = SYNTHETIC["classes"], max(1, size // 8), "synthetic"
         else:
-            from ..data import load_cifar10, load_mnist
-            loader = load_cifar10 if config.data == "cifar10" else load_mnist
-            train, test = loader("train"), loader("test")
+            from ..data import cifar10_description, cifar10_variant, load_cifar10, load_mnist
+            if config.data == "cifar10":
+                variant = cifar10_variant()
+                train, test = (load_cifar10(split, variant=variant) for split in ("train", "test"))
+                name = cifar10_description(variant)
+            else:
+                train, test, name = load_mnist("train"), load_mnist("test"), "MNIST"
             num_classes, pad = 10, 4
             augment = augment and config.data == "cifar10"  # MNIST is trained without augmentation
         train, test = _limited(*train, config.limit), _limited(*test, config.limit)
         train_src, test_src = ArrayImages(*train), ArrayImages(*test)
         mean, std = _channel_stats(train_src.images)
         transform = PadCropFlip(pad) if augment else None
-        description = f"{config.data}: {len(train_src)} training, {len(test_src)} test examples"
+        description = f"{name}: {len(train_src)} training, {len(test_src)} test examples"
         return Data(KeyedImages(train_src, mean, std, transform, config.seed), KeyedImages(test_src, mean, std),
                     num_classes, train_src.images.shape[-1], description)
     root = Path(config.data)

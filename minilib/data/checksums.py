@@ -1,0 +1,164 @@
+"""The SHA-256 values every registered file is checked against (what each one covers: :mod:`.registry`).
+
+Kept apart from the registry so that the registry reads as a list of datasets, not of hashes.
+"""
+
+# SHA-256 of the decompressed IDX content. MNIST: the data folder's README.md §1.
+MNIST_GUNZIP_SHA256 = {
+    "train-images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "test-images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "test-labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+# Fashion-MNIST: computed from the data folder's fashion-mnist/ (decompressed MD5s equal the canonical ones in its README).
+FASHION_MNIST_GUNZIP_SHA256 = {
+    "train-images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "test-images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "test-labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+# CIFAR-10, the JPEG-decoded copy: x hashes from the data folder's README.md section 3, y hashes computed from the
+# shared files. Its training split keeps the official order, so its labels are the official training labels too.
+CIFAR10_JPEG_ARRAYS_SHA256 = {
+    "train": {"x": "5aaf8a2cf2e577ff4dbb15e4f368840fab5aca1812bcc69682005f8dc661d466",
+              "y": "f5cfe00b0f00968c0cc5ff3b1d2de51b10e33efa277c2986f4e0fa63e58c9f4f"},
+    "test": {"x": "5a6aa8185204d80b65d3dfb540696dadd5f10d185ded226a96665d3e0fc6259f",
+             "y": "c5575395e636cadcdfe5764ffc8d56f56d234a4dc687096f8fc2d975dd6a5597"},
+}
+
+# CIFAR-10, the official python release: the MD5s published with it (https://www.cs.toronto.edu/~kriz/cifar.html;
+# torchvision checks the same values), of the tarball and of each pickled batch inside it.
+CIFAR10_TARBALL_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+
+# SR images: SHA-256 of the decoded pixels (minilib.data.readers.pixels_sha256: the text of the array's shape, e.g.
+# "(256, 256, 3)", then its uint8 bytes), computed from the data folder's PNGs after their file SHA-256 matched its
+# SHA256SUMS. Decoded pixels, not file bytes: T91 is published as BMP and Set14 has BMP copies too, and any faithful
+# copy must pass. (T91's t36 and t65 are the same image.)
+SET5_PIXELS_SHA256 = {
+    "baby": "ae793a5a365b92ac15d44b2abe239c991713ccd1a2a682fdc602dbb13d2f6874",
+    "bird": "3e70746eea4bc9318dcfd9124da8a62020e783b45ad70e25f550a7acc65d0c42",
+    "butterfly": "fc21d3138b4ac37e1e2ce9505726edd45dc9e1363d7f077da599d70442baafbd",
+    "head": "0241d09e606b14bcba61aa990b360334c73e9d35b22f0a62cf486ea2094b230d",
+    "woman": "c4327fda42649bac0ff73c88fe5aaf3ae835354590995c4550469ad5d5cfe41d",
+}
+
+SET14_PIXELS_SHA256 = {
+    "baboon": "d9893f0fd7841773595836b2c88388c32bcb64b955d9002daaae5c79f16b43c8",
+    "barbara": "ad60bfa9481060e039aee5cd1736ebd5bf3ed5daa1ee9ddf7b9079427fadc7f2",
+    "bridge": "fdabfaeeb143eb7b68a309f547dc8e18132db52a74880c5c53959b6258267be3",
+    "coastguard": "548e5e42a8f865ca45e819201f00ababf393708f1b3248d14bb6107a7ff3478d",
+    "comic": "92498fea556d3c46005c1f0f0265bbc631ed36ed3434071898c9b42d7bfad554",
+    "face": "4e7d455043f7815e0d46eb4508160ce9995a561065ccbc219df66d1d41a685bc",
+    "flowers": "94c3f3dfd816518081cdb9af1903fa649e29eb36ad799bccd1626020e12ca26c",
+    "foreman": "1c2ec76a36abdd454f0603cb3c6ccaaf7146f1eea558b379f14e66817825c11f",
+    "lenna": "96e34308ef3ccb1c252d1b903550ef80e372370be17bced6ac9bd0437008ed84",
+    "man": "5269b00c34951b6ebeea42b27ed2a09ab24b6eded8eb3361f3fc2a13fa5fcf7d",
+    "monarch": "4a7b9dc3aa9f3ec169df9eeab5b44c1b4af861b522a140a7d3ba7b87e9860489",
+    "pepper": "811986891addd496d9e7528d58536cfa9cab860b9844fdeef396929ac3101745",
+    "ppt3": "962e2ce53f18bbafc6c6f510d8699b5dd2e1fc25c65e10ca6765ccc0381a2d7f",
+    "zebra": "ac7238fe387073fb1dc0a53f255b08b0d30b4f3c9d3eeec582cf2dabf7306ab6",
+}
+
+T91_PIXELS_SHA256 = {
+    "t1": "c68b53b8b79810bfeb909c5c2c4e31625f35df7925e7fdfbdf44e559624292b3",
+    "t2": "907079ce33b53bdf23361271e9b449329c45b1e2e1eacb6d7b79c1268830655e",
+    "t3": "29f7b653f34dff64c172fa81c9ac88f9adf66292e4e5c94248d2974d8b624798",
+    "t4": "69620a587e2c99052d8e9fca686b44884e4373ab53b11400b4fad7457bd0187f",
+    "t5": "295e058002ac39066020eb1c420770006ed9c1321f2fdc2a203624eb7a5c4fcb",
+    "t6": "c01a9a5b6a9f3f1260adecef25fc8c119254b8929dc21e3ef898a015d853a3ea",
+    "t7": "455a73672681f76a9b1306eec5d54a16a45bd8de54e17cfe25bf332c3b975433",
+    "t8": "22e34ef600469f61e55319686b40d4935bb5e1e6a177d220999b6273efed18f3",
+    "t9": "44734311da517840951239f0a0706b02e7d749a5433a135b6a774f5269e2030d",
+    "t10": "1f53b1d2d6f1618e7b1e75591578b872f18158e297172b3f7f371bf0fe9d13e7",
+    "t11": "71cf9a7a7a1f74fa2e606c8a747e3307dce1058be6085441b97206681f1f05d1",
+    "t12": "52763689e0de692045395eacc94d7154932a0a2d4055c4d7ca20fc2e1ec9389e",
+    "t13": "8d73e490974cac1aa8a0432c6169b025325f7c64837fa47947b778ca1ab16ce8",
+    "t14": "96ed8bde840e41e1d4197b0c42aa50073462ba030584a334b4dfba8e96e233b5",
+    "t15": "c0eb787ee3093c8c1e0062d02c23939d002879b95c92a474db50cd7bbae91eb7",
+    "t16": "c0079e8fb7c7b0a32393f263827a4b78f4e005d4f4ba91dad68c0b459b24becb",
+    "t17": "bdc51ee6ffea7dcf7e0db12d88fae5ddcbd4797eac91135f6cb0556e97aab515",
+    "t18": "7c4837b0c13f1d9e8a6ae576bbb6a2fdf1ce8abb6cc0afb65a1bb3b9415bea27",
+    "t19": "30f7dece95d8d061cfc541e9a5b61aab21a4fd3f3e84e704f7ac9c4f020e7c1c",
+    "t20": "ce3db3e34becd5821d3d79e3a5c1336487ca8a03a6ba385ab135a9971a6e89b0",
+    "t21": "d9d463e56db8e9896cee235545ef8b352c5ba619cdc25f92cc139fdd4397f39a",
+    "t22": "b2815bdf283103bed6d9c461be237407e595b9e2fa419cad5fa4a6046402adfb",
+    "t23": "7346e0c109b38b480bfabf531ee00c7aaac6de6a3020cd858f1f9e77315ae034",
+    "t24": "cc099350c73269e139567919f568dde0f0ad781370d04458bfbc174bc1832b5d",
+    "t25": "73e8627f0ec0b2a31584fc27de021e4529cac270682fb43475088daca97c5425",
+    "t26": "91bc50aec5cc27b5ee53400f016dab5a8c520cd6430936faabca7d926a5824f0",
+    "t27": "84bd03af2312ffe12be3a088918730243dc6b38e643a561d8d43b332d41c5bad",
+    "t28": "745638fdd572444b71a8b0b7bddd48e3f59325eaeabce575477db6f6ad23ec9c",
+    "t29": "b0729c021737d34e23b7086e7d839a25b0e96bb742245fc0cdabbc52bd8bcc95",
+    "t30": "bb9ca6d2fadb78e97160fa598553dd49f625a0f016e8637827999ddb494e8188",
+    "t31": "cf75206adf81863a79fc6f71eb49c53915c153619903fa44ca1f69a10607ea64",
+    "t32": "e807f49616027edf8215888f51cef5a18ad69043972963abd2946b8ce0c1d26c",
+    "t33": "06c06935c0518b715d613abc3c71e2a3c2985783562e78ae12f87278e4631431",
+    "t34": "4cfe3164b71cebc0cd54c3a73dbcba98e679e6335059af9ed89a3aa8be8e4e3a",
+    "t35": "38152e615461451b55ff69e3c70c07b2c3aeb84d0dc03705fc4761b9d6540fb6",
+    "t36": "02be264725719150efa3c1376da10f32bcdff0dffc3ddd96e70fe87c21b3820e",
+    "t37": "53cb6486755e577795fcfb49462638bc32bdc2b148af07564a847222930be198",
+    "t38": "c54681c19a83d2497e2dc96d54a3379a374041ee78dd0e5a1b7968dee5df08d3",
+    "t39": "69ec05841513ed2e7111da74e25270efbef228067f38f71756540e233a6cdfb7",
+    "t40": "33e876c85a7886650ac9645884cf1c2be9ba088363596962a193974d7d3f3f83",
+    "t42": "bff7a962bae2b95e8b9011dae21260c90290fdfedaa83192246fa95188239c11",
+    "t43": "721aeac9dbdcbf8e63e2b26f39c0d138e62e7eb9f06dfdd4a6a0452303f1687f",
+    "t44": "028345e3f74d9a5ea182049e0913ecff62c4d20cb0f1dc5fc8e819d8803d1837",
+    "t45": "03da0aa4dd4091b189f2a334a6df42653f0b34b1a0ccab261bd42ab68fd8fd9b",
+    "t46": "f6bfdd1ebf0b661f24528c86e7c35f1e14e2d7a20aec3fd92e047424e617ba7f",
+    "t47": "03078db5e531be2c7b5560bc77c1c98b35a4306fc96606f487dfb3d1446c5171",
+    "t48": "bcdb487a009080a30a9209421d5ea07ef0d106a0a3ba6f05d6f1c4705438168f",
+    "t49": "f7ac4a48700ccf8a9b6a9aa9b2e05f7b7b3c50b95ec560834fb6b0ef989cb66d",
+    "t50": "1379d1bfd4152d908e9a13348528a3212937de11188b5ad653ca679bb2d086f7",
+    "t51": "448b581fab01bcfed67d7673ea3226e9da15bfe272b1d4cffc1e273fe3d53986",
+    "t52": "4207fbff8162c772fe5bef30cec79f518d2f519791a924633e12a33b7c6fc9c0",
+    "t53": "22946eafc3b63305f54f7b3abd46e02982e26a4248dc487a5d794d36af3492ec",
+    "t54": "ff0fb843b84cb08ebe24f3166938e3643a07bd6cbb2dbfcbaf0e3bfc8f54db31",
+    "t55": "c8b9dddb8d9a1d0de41cbba88167c43e06c7e2418435287a7537b8395561ca86",
+    "t56": "a2f3338764257f984742acfbe5732fe0f104e20e12064044665a9e6b83142705",
+    "t57": "1bafe6c266f9b0740d02141ca3a7f26c1d13f2ea389b1e01eb7f98c6b2e10750",
+    "t58": "b02831bb3ae1d907c36653c50decdd9264698bf04e908dffe86eaac4d86924a6",
+    "t59": "56ccd02d5aa2de2382bca975f64fab36977362c78144d14346fac2e5aaa38630",
+    "t60": "80be51f6e87ab211d42cbbc61ce82f0246af09e6156491524bb8391b8c876518",
+    "t61": "0002e775e80ce72a296bdb58d765e263f1c381573b7b145a3ecadbca64e19b2e",
+    "t62": "f2ffff0c2ff33a9846f18b78b649259a27a67037c05e08e7dd52882444c1d994",
+    "t63": "972921d4f285cbe7d968cb9eda7045346550928f5389eb6ff728c6c8bd06db5b",
+    "t64": "2b17e2f57d0b32b0a76e420f7018ba99899ae2892a6dbdddf9cee430932a1e92",
+    "t65": "02be264725719150efa3c1376da10f32bcdff0dffc3ddd96e70fe87c21b3820e",
+    "t66": "69c927454b0399b1928dc30e6032c218b6f9dfaa705ef7ef535bfae51b16f4c5",
+    "tt1": "138abdecba2f4be439ff83632a76223c6c2cf7aeac49e94248246d6bf3971108",
+    "tt2": "236d417229bed12ec119865c15341252f03ee7ba0f6c89f46bbf46fc9fdf04a3",
+    "tt3": "a7438e0a66d6ad5f95e03e2862bd102a40399724f44ce4b2d392c120c42ca14d",
+    "tt4": "e7b8d3b8f8ebff705d21a300a6664d216ae01f41694cc9c296d8b0852ea462f2",
+    "tt5": "4f2a6fd3d2a03336df812ff9338557b028493bffe1eb2abd67a3434195164fff",
+    "tt6": "4517d03a5470850e7c03fb598eec05964cfbe4b6b97d324eab1f6f679b8dc279",
+    "tt7": "b87517f56a1c28a214dab8fa8d7da07a15c9e928f20af58d99ddf829c9954828",
+    "tt8": "c256d813abf68fe9d8db7506cb582e9f516be8759ea6d59e3dfb394cc041c2d5",
+    "tt9": "a21dc6dff3c87d13971158a2bad918d757400dbe62764efed6bfbb38d9db03d5",
+    "tt10": "c9b9009637dfdea56179b39e53e8a7227ac37dc321e9b6c96fae2adad6f5dfec",
+    "tt12": "31734ace421416d13662a901dde2f828bcf0cedb97ccf2740d7a866ec4926369",
+    "tt13": "a7efa43527f74517f5171515393f9c2fd44d8e3d37dc7eb373e2a77e2a2488fe",
+    "tt14": "5aca12804b7512fc0ad7e333bd6edd65a412e41fc37c241efc824ca3ee7cd046",
+    "tt15": "a4a1f4a0b13d21409ac55fa5ffaa7490b429dbd34b6f14565602605e3ad2fc4e",
+    "tt16": "9c6b566c3a4deaef3b44b16b32fd05b53027a65fa4601a319743b8d87e53dc93",
+    "tt17": "c795e9f002ea319434091061879863ea4197101c608d8691324eda5007e1c925",
+    "tt18": "dc8479c1b6b3b1502081e1992db5ab9068f1604f6c654caaa16c9e51369ef3dc",
+    "tt19": "25aac0b24356d8f0f5c846547095def43a99ca8aed48703c658b85bb91569ed3",
+    "tt20": "430ee657ce7a768d86ad85652a8541268b4bb13ff807d7b85aecb608a004b038",
+    "tt21": "1073628736e35c85e624d602889bca895c42c9e96dde61e2cc1956e3dfbd3953",
+    "tt22": "187b4c81f39fdb3b3f4377bfa1e28f372f59708daf10d869cc8024a7c53526d4",
+    "tt23": "6bfbb638aad24f1ed1859724d787024703230bd42897bc5ed13f6584907605b9",
+    "tt24": "8ec228f3fb17fc3ba3654b709c5375c866f2f18a2d12c25423197aea76050f14",
+    "tt25": "6441be0eba53416ece470f40bef77ca7c999f02a7c385cf6c8c697be6e98385c",
+    "tt26": "3c6e38207bd77a7ff3503ab2c7708918fab3629d3cbf2cd738e9d7e245dd6ad1",
+    "tt27": "ba96a1c35e5a83b9955f4b91817f3d06a6e9f10d312447ff5660484a061aad61",
+}

@@ -1,6 +1,8 @@
-"""Root pytest configuration: quick mode by default, make `minilib` importable from notebook
-kernels even without `pip install -e .` (kernels do not see pytest's paths), and the options that
-point the exercise checks (tests/exercises) at the reader's stubs instead of the library."""
+"""Root pytest configuration: quick mode and no network by default (``MINILIB_OFFLINE=1``: the tests and the
+notebooks in quick mode read the embedded sample; fetching is tested with fake downloaders), a relative
+``$MINILIB_DATA`` made absolute (notebook kernels run in ``notebooks/``), `minilib` importable from notebook
+kernels even without `pip install -e .` (kernels do not see pytest's paths), the ``full_data`` marker, and the
+options that point the exercise checks (tests/exercises) at the reader's stubs instead of the library."""
 import os
 import pathlib
 
@@ -8,6 +10,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent
 os.environ.setdefault("MINILIB_QUICK", "1")
+os.environ.setdefault("MINILIB_OFFLINE", "1")
+if os.environ.get("MINILIB_DATA", "").strip():
+    os.environ["MINILIB_DATA"] = str(pathlib.Path(os.environ["MINILIB_DATA"]).expanduser().resolve())
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
@@ -21,6 +26,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "full_data: needs the full data under $MINILIB_DATA (skipped without it); "
+                                       "`make test-full-data` runs only these")
     name = config.getoption("--exercise")
     if name is not None:
         from minilib.exercises.registry import lookup

@@ -1,123 +1,37 @@
-"""Tests for minilib.data: readers, integrity errors, messages, downloader, CLI, and (if present) the real data.
+"""Tests for minilib.data: the data root, readers, loaders, integrity errors and messages, on tiny files in tmp_path.
 
-Everything except the last section builds tiny files in tmp_path. No test touches the network: the downloader gets a
-fake ``fetch`` (or a monkeypatched ``urllib.request.urlopen``) that serves local bytes.
+Fetching and the command line: test_data_fetch.py; the embedded sample and choose_data: test_data_sample.py; the
+real data: test_data_full.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
-import io
 import os
-import subprocess
 import sys
-import urllib.error
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from data_helpers import (
+    IDX_NAMES,
+    array_spec,
+    flip_byte,
+    fresh_verification_cache,  # noqa: F401  (autouse fixture)
+    idx_bytes,
+    install_tiny_idx,
+    sha,
+    tiny_cifar,
+    tiny_mnist,
+    write_gz,
+    write_lzma_npz,
+)
 
 from minilib import data
 from minilib.data import registry
-from minilib.data.__main__ import main as cli_main
-from minilib.data.registry import ArraySpec, FileSpec
-
-IDX_NAMES = {
-    "train-images": "train-images-idx3-ubyte.gz",
-    "train-labels": "train-labels-idx1-ubyte.gz",
-    "test-images": "t10k-images-idx3-ubyte.gz",
-    "test-labels": "t10k-labels-idx1-ubyte.gz",
-}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    # Each test hashes its own files; a cached digest from an earlier test must not hide a corruption.
-    data.clear_verification_cache()
-    yield
-    data.clear_verification_cache()
-
-
-# --------------------------------------------------------------------------------------------------
-# Helpers that build small, valid files
-# --------------------------------------------------------------------------------------------------
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    """IDX encoding of a uint8 array: 0, 0, 0x08, ndim, big-endian uint32 sizes, data."""
-    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
-    return header + np.ascontiguousarray(arr, dtype=np.uint8).tobytes()
-
-
-def sha(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
-def write_gz(path: Path, raw: bytes, level: int = 9, mtime: float = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(raw, compresslevel=level, mtime=mtime))
-    return path
-
-
-def flip_byte(raw: bytes, index: int) -> bytes:
-    b = bytearray(raw)
-    b[index] ^= 0xFF
-    return bytes(b)
-
-
-def tiny_mnist(rng: np.random.Generator, n: int = 6) -> dict[str, np.ndarray]:
-    x_train = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    x_test = rng.integers(0, 256, size=(n - 2, 28, 28), dtype=np.uint8)
-    return {"train-images": x_train, "train-labels": rng.integers(0, 10, n, dtype=np.uint8),
-            "test-images": x_test, "test-labels": rng.integers(0, 10, n - 2, dtype=np.uint8)}
-
-
-def install_tiny_idx(monkeypatch, name: str, folder: Path | None, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
-    """Swap dataset ``name``'s registry entry for one whose checksums fit ``arrays``; write the .gz files if asked.
-
-    Returns the gz bytes per role (what a mirror would serve).
-    """
-    real = registry.get_spec(name)
-    raws = {role: idx_bytes(arr) for role, arr in arrays.items()}
-    files = {role: FileSpec(f"{real.folder}/{IDX_NAMES[role]}", "gunzip", sha(raws[role])) for role in raws}
-    monkeypatch.setitem(registry.DATASETS, real.name, dataclasses.replace(real, files=files))
-    gz = {role: gzip.compress(raw, mtime=0) for role, raw in raws.items()}
-    if folder is not None:
-        for role, blob in gz.items():
-            path = folder / files[role].relpath
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(blob)
-    return gz
-
-
-def write_lzma_npz(path: Path, **arrays: np.ndarray) -> Path:
-    """An npz whose members are LZMA-compressed, like shared/data/cifar10 (np.savez_compressed uses deflate)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as zf:
-        for name, arr in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, arr, allow_pickle=False)
-            zf.writestr(f"{name}.npy", buf.getvalue())
-    return path
-
-
-def array_spec(arr: np.ndarray) -> ArraySpec:
-    return ArraySpec(arr.shape, arr.dtype.str, sha(arr.tobytes()))
-
-
-def tiny_cifar(rng, n: int = 8):
-    x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
-    y = rng.integers(0, 10, n).astype(np.int64)
-    return x, y
-
-
-def no_leftovers(folder: Path) -> list[str]:
-    """Every file under folder (temp files start with a dot, so list hidden ones too)."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+from minilib.data.readers import pixels_sha256
+from minilib.data.registry import FileSpec
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,14 +39,28 @@ def no_leftovers(folder: Path) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_data_root_uses_env_else_dot_data(monkeypatch, tmp_path):
+def test_data_root_is_env_else_the_per_user_cache_never_the_current_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("MINILIB_DATA", str(tmp_path / "somewhere"))
     assert data.data_root() == (tmp_path / "somewhere").resolve()
     monkeypatch.delenv("MINILIB_DATA")
-    monkeypatch.chdir(tmp_path)
-    assert data.data_root() == (tmp_path / "data").resolve()
-    monkeypatch.setenv("MINILIB_DATA", "")  # empty counts as unset
-    assert data.data_root() == (tmp_path / "data").resolve()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    roots = set()
+    for cwd in (tmp_path, tmp_path / "home", Path(__file__).parent):
+        cwd.mkdir(exist_ok=True)
+        monkeypatch.chdir(cwd)
+        roots.add(data.data_root())
+    if sys.platform.startswith("linux"):
+        assert roots == {tmp_path / "home" / ".cache" / "minilib"}
+    assert len(roots) == 1 and data.data_root().is_absolute()
+    monkeypatch.setenv("MINILIB_DATA", "  ")  # blank counts as unset
+    assert data.data_root() == data.default_root()
+
+
+def test_offline_switch(monkeypatch):
+    for value, expected in (("1", True), ("yes", True), ("0", False), ("", False)):
+        monkeypatch.setenv("MINILIB_OFFLINE", value)
+        assert data.offline() is expected
 
 
 def test_get_spec_aliases_and_unknown_name():
@@ -145,12 +73,18 @@ def test_get_spec_aliases_and_unknown_name():
 
 def test_registry_is_complete():
     assert {n: len(s.files) for n, s in data.DATASETS.items()} == {
-        "mnist": 4, "fashion-mnist": 4, "cifar10": 2, "set5": 5, "set14": 14, "t91": 91}
+        "mnist": 4, "fashion-mnist": 4, "cifar10": 2, "cifar10-jpeg": 2, "set5": 5, "set14": 14, "t91": 91}
     for spec in data.DATASETS.values():
         for fs in spec.files.values():
-            digests = [fs.sha256] if fs.sha256 else [a.sha256 for a in fs.arrays.values()]
+            digests = [fs.sha256] if fs.sha256 else [a.sha256 for a in fs.arrays.values() if a.sha256]
             assert all(len(d) == 64 and int(d, 16) >= 0 for d in digests), fs.relpath
-    assert [s.name for s in data.DATASETS.values() if s.downloadable] == ["mnist", "fashion-mnist"]
+            # arrays without an independent hash are checked by CRC and class counts instead
+            assert digests or fs.class_counts, fs.relpath
+    # every dataset has a public source but the JPEG-decoded copy, which exists only in the shared data folder
+    assert [s.name for s in data.DATASETS.values() if not s.downloadable] == ["cifar10-jpeg"]
+    for spec in data.DATASETS.values():
+        assert {role for source in spec.sources for role in source.roles} == (set(spec.files) if spec.sources else set())
+        assert all(d.url.startswith(("https://", "http://")) for source in spec.sources for d in source.downloads)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,23 +194,58 @@ def test_missing_mnist_message_says_file_root_env_and_command(monkeypatch, tmp_p
     assert str(empty / "mnist" / "t10k-images-idx3-ubyte.gz") in msg
     assert str(empty / "mnist" / "t10k-labels-idx1-ubyte.gz") in msg
     assert f"Data root in use: {empty}" in msg and "MINILIB_DATA" in msg
+    assert "Fetching is off (MINILIB_OFFLINE is set)" in msg          # the tests run offline (conftest.py)
     assert "python -m minilib.data download mnist" in msg
+    assert not empty.exists()                                          # nothing created while failing
 
 
 def test_missing_with_root_argument_spells_out_root(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
-        data.load_fashion_mnist("train", root=tmp_path)
+        data.load_fashion_mnist("train", root=tmp_path, download=False)
+    assert "Fetching is off (download=False)" in str(err.value)
     assert f"python -m minilib.data download fashion-mnist --root {tmp_path}" in str(err.value)
 
 
-@pytest.mark.parametrize("load, folder", [(lambda r: data.load_cifar10("test", root=r), "cifar10"),
+@pytest.mark.parametrize("load, folder", [(lambda r: data.load_cifar10("test", root=r), "cifar10-official"),
                                           (lambda r: data.load_sr_images("Set14", root=r), "sr/Set14")])
-def test_missing_undownloadable_dataset_says_where_to_place(tmp_path, load, folder):
+def test_missing_dataset_names_folder_and_command(tmp_path, load, folder):
     with pytest.raises(data.DatasetNotFoundError) as err:
         load(tmp_path)
     msg = str(err.value)
-    assert str(tmp_path / folder) in msg and "MINILIB_DATA" in msg and "no download command" in msg
-    assert "python -m minilib.data download" not in msg
+    assert str(tmp_path / folder) in msg and "MINILIB_DATA" in msg and "python -m minilib.data download" in msg
+
+
+def test_missing_jpeg_copy_says_it_has_no_public_source(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        data.load_cifar10("test", root=tmp_path, variant="jpeg")
+    msg = str(err.value)
+    assert str(tmp_path / "cifar10") in msg and "No public source publishes this copy" in msg
+    assert "download cifar10 --root" not in msg and "download cifar10`" in msg
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: data.load_cifar10("test", variant="lossless"), "variant='lossless' must be one of"),
+    (lambda: data.load_mnist("test", sample=1), "sample=1 must be True or False"),
+    (lambda: data.load_mnist("test", download="no"), "download='no' must be True or False or None"),
+    (lambda: data.load_sr_images("Set5", sample="yes"), "sample='yes' must be True or False"),
+])
+def test_loader_arguments_are_checked(call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call()
+
+
+def test_cifar10_variant_prefers_official_then_jpeg(tmp_path):
+    assert data.cifar10_variant(tmp_path) == "official"            # nothing there: the one that can be fetched
+    for name in ("cifar10_train.npz", "cifar10_test.npz"):
+        (tmp_path / "cifar10").mkdir(exist_ok=True)
+        (tmp_path / "cifar10" / name).write_bytes(b"")
+    assert data.cifar10_variant(tmp_path) == "jpeg"
+    for name in ("cifar10_train.npz", "cifar10_test.npz"):
+        (tmp_path / "cifar10-official").mkdir(exist_ok=True)
+        (tmp_path / "cifar10-official" / name).write_bytes(b"")
+    assert data.cifar10_variant(tmp_path) == "official"
+    assert data.cifar10_variant(tmp_path, "jpeg") == "jpeg"
+    assert "JPEG" in data.cifar10_description("jpeg") and "JPEG" not in data.cifar10_description("official")
 
 
 def test_corrupt_mnist_message_names_file_and_fix(monkeypatch, tmp_path):
@@ -389,8 +358,7 @@ def test_load_sr_images_round_trip(monkeypatch, tmp_path):
     images = _write_pngs(tmp_path / "sr" / "Set5", np.random.default_rng(9))
     (tmp_path / "sr" / "Set5" / "notes.txt").write_text("ignored")
     real = registry.get_spec("set5")
-    files = {s: FileSpec(f"sr/Set5/{s}.png", "file", sha((tmp_path / f"sr/Set5/{s}.png").read_bytes()))
-             for s in images}
+    files = {s: FileSpec(f"sr/Set5/{s}.png", "pixels", pixels_sha256(arr)) for s, arr in images.items()}
     monkeypatch.setitem(registry.DATASETS, "set5", dataclasses.replace(real, files=files))
     out = data.load_sr_images("Set5", root=tmp_path)
     assert list(out) == list(images)
@@ -428,231 +396,3 @@ def test_load_sr_images_rejects_non_sr_name():
         data.load_sr_images("mnist")
 
 
-# --------------------------------------------------------------------------------------------------
-# Downloader (offline: fetch is faked)
-# --------------------------------------------------------------------------------------------------
-
-
-class FakeMirror:
-    """A ``fetch`` that serves ``files[url]`` from memory, counts calls, and fails for unknown URLs like a 404."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = files
-        self.calls: list[str] = []
-
-    def __call__(self, url: str):
-        self.calls.append(url)
-        if url not in self.files:
-            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)
-        return io.BytesIO(self.files[url])
-
-
-def _served(name: str, gz: dict[str, bytes], mirror_index: int = 0) -> dict[str, bytes]:
-    spec = registry.get_spec(name)
-    return {spec.mirrors[mirror_index] + IDX_NAMES[role]: blob for role, blob in gz.items()}
-
-
-def test_download_writes_verified_files_then_skips_them(monkeypatch, tmp_path):
-    arrays = tiny_mnist(np.random.default_rng(11))
-    gz = install_tiny_idx(monkeypatch, "mnist", None, arrays)
-    fetch = FakeMirror(_served("mnist", gz))
-    result = data.download("mnist", root=tmp_path, fetch=fetch)
-    assert set(result.values()) == {"downloaded"} and len(fetch.calls) == 4
-    assert no_leftovers(tmp_path) == sorted(f"mnist/{n}" for n in IDX_NAMES.values())
-    x, y = data.load_mnist("train", root=tmp_path)
-    np.testing.assert_array_equal(x, arrays["train-images"])
-    # Second run: everything present and valid, nothing fetched.
-    result = data.download("mnist", root=tmp_path, fetch=fetch)
-    assert set(result.values()) == {"already valid"} and len(fetch.calls) == 4
-
-
-@pytest.mark.parametrize("damage", ["flipped-content", "truncated-gzip"])
-def test_download_of_corrupt_bytes_leaves_nothing(monkeypatch, tmp_path, damage):
-    arrays = tiny_mnist(np.random.default_rng(12))
-    gz = install_tiny_idx(monkeypatch, "mnist", None, arrays)
-    role = "train-images"
-    if damage == "flipped-content":
-        gz[role] = gzip.compress(flip_byte(idx_bytes(arrays[role]), 200))
-    else:
-        gz[role] = gz[role][:-30]
-    served = {**_served("mnist", gz, 0), **_served("mnist", gz, 1)}  # every mirror serves the bad file
-    with pytest.raises(data.DatasetIntegrityError) as err:
-        data.download("mnist", root=tmp_path, fetch=FakeMirror(served))
-    assert IDX_NAMES[role] in str(err.value)
-    assert IDX_NAMES[role] not in " ".join(no_leftovers(tmp_path))  # neither the file nor a .part temp file
-    assert not any(p.endswith(".part") for p in no_leftovers(tmp_path))
-
-
-def test_download_falls_back_to_next_mirror(monkeypatch, tmp_path):
-    arrays = tiny_mnist(np.random.default_rng(13))
-    gz = install_tiny_idx(monkeypatch, "mnist", None, arrays)
-    fetch = FakeMirror(_served("mnist", gz, mirror_index=1))  # the first mirror 404s
-    assert set(data.download("mnist", root=tmp_path, fetch=fetch).values()) == {"downloaded"}
-    assert len(fetch.calls) == 8
-
-
-def test_download_network_failure_raises_download_error_and_leaves_nothing(monkeypatch, tmp_path):
-    install_tiny_idx(monkeypatch, "fashion-mnist", None, tiny_mnist(np.random.default_rng(14)))
-    with pytest.raises(data.DownloadError, match="Could not download train-images-idx3-ubyte.gz"):
-        data.download("fashion-mnist", root=tmp_path, fetch=FakeMirror({}))
-    assert no_leftovers(tmp_path) == []
-
-
-def test_download_interrupted_stream_leaves_nothing(monkeypatch, tmp_path):
-    gz = install_tiny_idx(monkeypatch, "fashion-mnist", None, tiny_mnist(np.random.default_rng(15)))
-
-    class Broken(io.BytesIO):
-        def read(self, *args):
-            if self.tell() > 0:
-                raise ConnectionResetError("connection reset mid-download")
-            return super().read(10)
-
-    def fetch(url):
-        return Broken(gz["train-images"])
-
-    with pytest.raises(data.DownloadError, match="connection reset"):
-        data.download("fashion-mnist", root=tmp_path, fetch=fetch)
-    assert no_leftovers(tmp_path) == []
-
-
-def test_download_replaces_corrupt_existing_file(monkeypatch, tmp_path):
-    arrays = tiny_mnist(np.random.default_rng(16))
-    gz = install_tiny_idx(monkeypatch, "mnist", tmp_path, arrays)
-    bad = tmp_path / "mnist" / IDX_NAMES["test-labels"]
-    bad.write_bytes(b"garbage")
-    result = data.download("mnist", root=tmp_path, fetch=FakeMirror(_served("mnist", gz)))
-    assert result[bad] == "downloaded" and list(result.values()).count("already valid") == 3
-    assert bad.read_bytes() == gz["test-labels"]
-
-
-def test_default_fetch_goes_through_urlopen(monkeypatch, tmp_path):
-    gz = install_tiny_idx(monkeypatch, "fashion-mnist", None, tiny_mnist(np.random.default_rng(17)))
-    served = _served("fashion-mnist", gz)
-    seen = []
-
-    def fake_urlopen(request, timeout=None):
-        seen.append((request.full_url, timeout))
-        return io.BytesIO(served[request.full_url])
-
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
-    data.download("fashion-mnist", root=tmp_path)
-    assert sorted(u for u, _ in seen) == sorted(served) and all(t for _, t in seen)
-
-
-@pytest.mark.parametrize("name", ["cifar10", "set5", "Set14", "T91"])
-def test_download_unavailable_for_prepared_datasets(tmp_path, name):
-    with pytest.raises(data.DownloadUnavailableError, match="cannot be downloaded") as err:
-        data.download(name, root=tmp_path, fetch=FakeMirror({}))
-    assert "MINILIB_DATA" in str(err.value) and str(tmp_path) in str(err.value)
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------------
-
-
-def test_cli_list_verify_download(monkeypatch, tmp_path, capsys):
-    gz = install_tiny_idx(monkeypatch, "mnist", None, tiny_mnist(np.random.default_rng(18)))
-    assert cli_main(["verify", "mnist", "--root", str(tmp_path)]) == 1
-    assert f"python -m minilib.data download mnist --root {tmp_path}" in capsys.readouterr().err
-
-    served = _served("mnist", gz)
-    monkeypatch.setattr(urllib.request, "urlopen", lambda req, timeout=None: io.BytesIO(served[req.full_url]))
-    assert cli_main(["download", "mnist", "--root", str(tmp_path)]) == 0
-    assert "all 4 files present and verified" in capsys.readouterr().out
-
-    assert cli_main(["verify", "--root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "mnist: 4/4 files OK" in out and "cifar10: not present" in out
-
-    assert cli_main(["list", "--root", str(tmp_path)]) == 0
-    assert "mnist" in capsys.readouterr().out
-
-    (tmp_path / "mnist" / IDX_NAMES["train-labels"]).write_bytes(gzip.compress(b"\x00\x00\x08\x01"))
-    assert cli_main(["verify", "--root", str(tmp_path)]) == 1
-    assert "CORRUPT" in capsys.readouterr().err
-
-
-def test_cli_errors_exit_nonzero(capsys):
-    assert cli_main(["download", "cifar10"]) == 1
-    assert "cannot be downloaded" in capsys.readouterr().err
-    assert cli_main(["verify", "imagenet"]) == 1
-    assert "unknown dataset" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as err:
-        cli_main([])
-    assert err.value.code == 2
-
-
-def test_cli_runs_as_module(tmp_path):
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(repo), "MINILIB_DATA": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "minilib.data", "list"], capture_output=True, text=True,
-                          env=env, cwd=repo, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert f"data root: {tmp_path}" in proc.stdout
-
-
-# --------------------------------------------------------------------------------------------------
-# Real data (CI: MINILIB_DATA=../shared/data). Skipped where the files are absent.
-# --------------------------------------------------------------------------------------------------
-
-ROOT = registry.data_root()
-
-
-def has(relpath: str) -> bool:
-    return (ROOT / relpath).is_file()
-
-
-needs_mnist = pytest.mark.skipif(not has("mnist/t10k-images-idx3-ubyte.gz"), reason=f"no MNIST under {ROOT}")
-
-
-@needs_mnist
-def test_real_mnist_test_split():
-    x, y = data.load_mnist("test")
-    assert x.shape == (10000, 28, 28) and x.dtype == np.uint8 and y.shape == (10000,)
-    assert np.bincount(y, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-@pytest.mark.skipif(not has("fashion-mnist/t10k-images-idx3-ubyte.gz"), reason=f"no Fashion-MNIST under {ROOT}")
-def test_real_fashion_mnist_test_split():
-    x, y = data.load_fashion_mnist("test")
-    assert x.shape == (10000, 28, 28)
-    assert np.bincount(y, minlength=10).tolist() == [1000] * 10
-
-
-@pytest.mark.skipif(not has("cifar10/cifar10_test.npz"), reason=f"no CIFAR-10 under {ROOT}")
-def test_real_cifar10_test_split():
-    x, y = data.load_cifar10("test")  # the train split takes ~10 s to decompress: not here
-    assert x.shape == (10000, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.int64
-    assert np.bincount(y, minlength=10).tolist() == [1000] * 10
-
-
-@pytest.mark.skipif(not has("sr/Set5/baby.png"), reason=f"no Set5 under {ROOT}")
-def test_real_set5():
-    images = data.load_sr_images("Set5")
-    assert len(images) == 5
-    assert images["baby"].shape == (512, 512, 3) and images["woman"].shape == (344, 228, 3)  # README gives W x H
-
-
-@pytest.mark.skipif(not has("sr/Set14/bridge.png"), reason=f"no Set14 under {ROOT}")
-def test_real_set14_bridge_is_grayscale():
-    images = data.load_sr_images("Set14")
-    assert len(images) == 14 and images["bridge"].shape == (512, 512) and images["man"].ndim == 3
-
-
-@pytest.mark.skipif(not (ROOT / "SHA256SUMS").is_file(), reason=f"no SHA256SUMS under {ROOT}")
-def test_registry_png_checksums_match_sha256sums():
-    sums = dict(reversed(line.split()) for line in (ROOT / "SHA256SUMS").read_text().splitlines() if line.strip())
-    pngs = [fs for s in data.DATASETS.values() for fs in s.files.values() if fs.checksum == "file"]
-    assert len(pngs) == 110
-    assert all(sums[fs.relpath] == fs.sha256 for fs in pngs)
-
-
-@needs_mnist
-def test_real_mnist_download_through_fake_mirror(tmp_path):
-    # End to end with the real registry: a "mirror" serving the shared .gz files must pass verification.
-    spec = registry.get_spec("mnist")
-    served = {spec.mirrors[0] + fs.filename: (ROOT / fs.relpath).read_bytes() for fs in spec.files.values()}
-    result = data.download("mnist", root=tmp_path, fetch=FakeMirror(served))
-    assert set(result.values()) == {"downloaded"}
-    assert all(c.status == "ok" for c in data.verify_dataset("mnist", root=tmp_path))

@@ -4,7 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book figures check-book screenshots test check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr \
+# The kernels of the book and the tests run in notebooks/: a relative MINILIB_DATA would point elsewhere there,
+# so it is made absolute once, here.
+ifneq ($(strip $(MINILIB_DATA)),)
+export MINILIB_DATA := $(abspath $(MINILIB_DATA))
+endif
+
+.PHONY: book figures check-book screenshots test test-full-data check-exercise bench reproduce-mnist reproduce-cifar10 reproduce-sr \
 	reproduce-compare lab setup clean
 
 setup: $(STAMP)
@@ -40,9 +46,15 @@ check-book: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python -m tools.screenshots --html _build/html --out _build/screenshots
 
-## make test: unit tests + every notebook under nbval, in quick mode.
+## make test: unit tests + every notebook under nbval, in quick mode, offline (conftest.py sets MINILIB_OFFLINE=1):
+## everything reads the embedded sample or tiny generated files; no data and no network needed.
 test: $(STAMP)
 	MINILIB_QUICK=1 $(BIN)/pytest
+
+## make test-full-data: only the tests marked full_data, which read the full data sets under $MINILIB_DATA
+## (CI: ../shared/data); `make test` skips them where the data is absent.
+test-full-data: $(STAMP)
+	MINILIB_QUICK=1 $(BIN)/pytest -m full_data tests
 
 ## make check-exercise NAME=im2col: run one exercise's checks against your code in minilib/exercises/NAME.py
 ## and print a verdict (`python -m minilib.exercises list` shows the exercises).

@@ -24,6 +24,7 @@ $(STAMP): requirements-lock.txt pyproject.toml
 ## make book: build the rendered book offline (notebooks executed and cached).
 ## Chapters that read results/ are re-executed when a result file is newer than their cached execution.
 ## tools.execute_book runs the uncached notebooks two at a time first; the build then takes them from the cache.
+## A failing notebook stops `make book` there: its path, failing cell and error are the last lines printed.
 book: $(STAMP)
 	@$(BIN)/python -c "from minilib.results import forget_stale_executions as f; \
 		[print('re-executing', uri, '(newer results)') for uri in f('_build/.jupyter_cache')]"

@@ -8,8 +8,10 @@ worker processes, each kernel limited to one BLAS/torch thread, the way myst-nb 
 errors allowed), and stores the result in the same cache (``_build/.jupyter_cache``), where the build then finds it
 by the notebook's code.
 
-A notebook that fails is not cached: the build executes it again and reports the error there, with the usual
-traceback. ``make book`` calls this first; on a cached rebuild it finds nothing to do.
+A notebook that fails is not cached. After every notebook has run, each failure is reported in a few lines (the
+notebook, the failing cell's index and first lines, the exception's type and message) and the command exits 1, so
+``make book`` stops there instead of letting the build execute the notebook again and end in Sphinx's traceback.
+``make book`` calls this first; on a cached rebuild it finds nothing to do.
 
     python -m tools.execute_book [--jobs 2] [--cache _build/.jupyter_cache]
 """
@@ -19,6 +21,7 @@ import argparse
 import multiprocessing
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -28,6 +31,9 @@ import yaml
 from .book_pages import ROOT, book_pages
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")     # IPython colours its ename and traceback
+SOURCE_LINES = 2            # lines of the failing cell shown in the report
+MESSAGE_CHARS = 300         # the exception's message is cut here: the report is a pointer, not the traceback
 
 
 def execution_timeout(root=ROOT) -> int:
@@ -51,22 +57,86 @@ def uncached_notebooks(cache_dir, root=ROOT) -> list:
     return missing
 
 
+def failed_cell(notebook) -> int | None:
+    """Index in ``notebook.cells`` of the cell that stopped an execution, or None if none can be told.
+
+    A cell that raised holds an ``error`` output; a cell cut off by the timeout or a dying kernel holds none, but it
+    is the last one that was given an execution count (the notebooks are stored without outputs, so every count
+    comes from this execution).
+    """
+    started = None
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            return index
+        if cell.get("execution_count") is not None:
+            started = index
+    return started
+
+
+def error_name_and_message(error) -> tuple:
+    """``(ename, evalue)`` of a failed execution: the kernel's own for nbclient's ``CellExecutionError``, else the
+    exception's type and the first line of its text (a timeout's text goes on to repeat the cell)."""
+    if hasattr(error, "ename"):
+        return error.ename, error.evalue
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return type(error).__name__, lines[0] if lines else ""
+
+
+def format_failure(path, cell_index, source, ename, evalue) -> str:
+    """A few lines for one failed notebook: where, the failing cell's first lines, and ``ename: evalue``.
+
+    ``cell_index`` counts every cell of the notebook from 0, markdown included (None: the cell is unknown).
+    Colour codes are dropped and the message is put on one line and shortened, so that the report stays a few
+    lines however long the kernel's traceback.
+    """
+    where = f"cell {cell_index}" if cell_index is not None else "cell unknown"
+    lines = [f"{path}, {where}:"]
+    code = [line.rstrip() for line in ANSI_ESCAPE.sub("", source or "").strip().splitlines()]
+    lines += [f"    {line}" for line in code[:SOURCE_LINES]]
+    if len(code) > SOURCE_LINES:
+        lines.append("    ...")
+    message = " ".join(ANSI_ESCAPE.sub("", str(evalue)).split())
+    if len(message) > MESSAGE_CHARS:
+        message = message[:MESSAGE_CHARS - 3] + "..."
+    name = ANSI_ESCAPE.sub("", str(ename)).strip() or "Error"
+    lines.append(f"  {name}: {message}" if message else f"  {name}")
+    return "\n".join(lines)
+
+
+def _shown(path) -> str:
+    """The path as the reader types it: relative to the repository when inside it."""
+    path = pathlib.Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _execute(job) -> tuple:
-    """Worker: execute one notebook and cache it; ``(path, seconds, error text or None)``."""
+    """Worker: execute one notebook and cache it; ``(path, seconds, failure report or None)``."""
     path, cache_dir, timeout = job
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
     from jupyter_cache.executors.utils import single_nb_execution
 
     notebook = nbformat.read(path, as_version=4)
-    result = single_nb_execution(notebook, cwd=str(pathlib.Path(path).parent), timeout=timeout, allow_errors=False,
-                                 meta_override=True)
-    if result.err is not None:
-        return str(path), result.time, f"{type(result.err).__name__}: {result.err}"
+    start = time.perf_counter()
+    try:
+        result = single_nb_execution(notebook, cwd=str(pathlib.Path(path).parent), timeout=timeout,
+                                     allow_errors=False, meta_override=True)
+        error, seconds = result.err, result.time
+    except Exception as raised:       # a kernel that dies or does not start: reported like a failing cell
+        error, seconds = raised, time.perf_counter() - start
+    if error is not None:
+        index = failed_cell(notebook)
+        source = notebook.cells[index].source if index is not None else ""
+        return str(path), seconds, format_failure(_shown(path), index, source, *error_name_and_message(error))
     get_cache(cache_dir).cache_notebook_bundle(
-        CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}), check_validity=False,
+        CacheBundleIn(notebook, str(path), data={"execution_seconds": seconds}), check_validity=False,
         overwrite=True)
-    return str(path), result.time, None
+    return str(path), seconds, None
 
 
 def main(argv=None) -> int:
@@ -87,18 +157,21 @@ def main(argv=None) -> int:
     timeout = execution_timeout()
     print(f"execute_book: {len(notebooks)} notebook(s), {args.jobs} at a time")
     start = time.perf_counter()
-    failed = []
+    failures = []
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         # chunksize 1: a worker takes the next notebook when it is free, so long chapters do not queue
         for path, seconds, error in pool.imap_unordered(_execute, [(p, args.cache, timeout) for p in notebooks],
                                                         chunksize=1):
-            name = pathlib.Path(path).relative_to(ROOT)
-            print(f"  {name}: {'failed, ' + error if error else 'executed'} in {seconds:.0f} s", flush=True)
+            print(f"  {_shown(path)}: {'failed' if error else 'executed'} in {seconds:.0f} s", flush=True)
             if error:
-                failed.append(name)
-    print(f"execute_book: {time.perf_counter() - start:.0f} s"
-          + (f"; {len(failed)} failed and will be executed again by the build" if failed else ""))
-    return 0
+                failures.append(error)
+    print(f"execute_book: {time.perf_counter() - start:.0f} s", flush=True)
+    if not failures:
+        return 0
+    # last in the output, so that it is what `make book` ends with
+    print(f"\nexecute_book: {len(failures)} notebook(s) failed; the book is not built\n\n" + "\n\n".join(failures),
+          file=sys.stderr, flush=True)
+    return 1
 
 
 if __name__ == "__main__":

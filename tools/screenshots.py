@@ -8,6 +8,9 @@ Pages are taken in ``_toc.yml`` order. Headless Chromium (``--headless --no-sand
 only known after MathJax has typeset it, and the theme stretches short pages to the window, so the window is set
 to the measured height before the picture is taken. Everything is read from ``file://``; nothing goes to the
 network.
+
+Chromium is ``--chromium`` if given, else ``$CHROMIUM``, else the first of chromium, chromium-browser and
+google-chrome on ``PATH``, else ``/usr/bin/chromium``; without one the command says so in one line and exits 1.
 """
 from __future__ import annotations
 
@@ -18,13 +21,15 @@ import json
 import os
 import pathlib
 import select
+import shutil
 import subprocess
 import sys
 import time
 
 from .book_pages import ROOT, book_pages
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")    # Debian, Ubuntu, Google's package
+CHROMIUM_FALLBACK = "/usr/bin/chromium"
 WIDTH = 1280
 MAX_HEIGHT = 60000          # a page taller than this is cut (and reported): Chromium's bitmaps have limits too
 # Resolves once MathJax has typeset the page and the web fonts are in; then the layout is final.
@@ -53,10 +58,35 @@ TOO_WIDE = """(() => {
 })()"""
 
 
+def find_chromium(choice=None) -> str | None:
+    """The Chromium executable to drive: ``choice`` (a path or a name on PATH) if given, else ``$CHROMIUM``, else
+    the first of :data:`CHROMIUM_NAMES` on PATH, else :data:`CHROMIUM_FALLBACK`; None if that one is not there."""
+    choice = choice or os.environ.get("CHROMIUM")
+    if choice:
+        return shutil.which(choice)       # an explicit choice is not second-guessed by the search below
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return CHROMIUM_FALLBACK if os.access(CHROMIUM_FALLBACK, os.X_OK) else None
+
+
+def chromium_missing(choice=None) -> str:
+    """The one line printed when :func:`find_chromium` finds nothing."""
+    choice = choice or os.environ.get("CHROMIUM")
+    what = f"Chromium not found at {choice!r}" if choice else "Chromium not found"
+    return (f"screenshots: {what}; install it (Debian/Ubuntu: `sudo apt install chromium`) "
+            "or set CHROMIUM=/path/to/chrome")
+
+
 class DevToolsPipe:
     """A minimal Chrome DevTools Protocol client over ``--remote-debugging-pipe`` (fd 3 in, fd 4 out)."""
 
-    def __init__(self, chromium=CHROMIUM, timeout=60.0):
+    def __init__(self, chromium=None, timeout=60.0):
+        if chromium is None:
+            chromium = find_chromium()
+            if chromium is None:
+                raise FileNotFoundError(chromium_missing())
         self.timeout, self._next_id, self._buffer, self._events = timeout, 0, b"", []
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
@@ -160,18 +190,23 @@ def screenshot(browser, html_path, png_path):
     return full, too_wide
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=pathlib.Path, default=ROOT / "_build" / "html", help="built book (%(default)s)")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "_build" / "screenshots",
                         help="folder for the PNGs (%(default)s)")
     parser.add_argument("--pages", nargs="*", help="docnames to take (default: every page of _toc.yml)")
-    parser.add_argument("--chromium", default=CHROMIUM)
+    parser.add_argument("--chromium", default=None,
+                        help="the Chromium executable (default: $CHROMIUM, else chromium on PATH)")
     args = parser.parse_args(argv)
+    chromium = find_chromium(args.chromium)
+    if chromium is None:
+        print(chromium_missing(args.chromium), file=sys.stderr)
+        return 1
     if not (args.html / "index.html").exists():
         sys.exit(f"{args.html / 'index.html'} not found: build the book first (make book)")
     pages = [page for page in book_pages() if not args.pages or page.docname in args.pages]
-    browser = DevToolsPipe(args.chromium)
+    browser = DevToolsPipe(chromium)
     missing = []
     try:
         for page in pages:
@@ -190,7 +225,8 @@ def main(argv=None):
         browser.close()
     if missing:
         sys.exit(f"{len(missing)} page(s) of _toc.yml have no built HTML: {', '.join(missing)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -33,7 +33,6 @@ from minilib.data import registry
 from minilib.data.readers import pixels_sha256
 from minilib.data.registry import FileSpec
 
-
 # --------------------------------------------------------------------------------------------------
 # Data root and registry
 # --------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_real_fashion_mnist_test_split():
     assert np.bincount(y, minlength=10).tolist() == [1000] * 10
 
 
-@needs_data("cifar10/cifar10_test.npz", "the JPEG-decoded CIFAR-10 copy")
+@needs_data("cifar10/cifar10_test.npz", "JPEG-decoded CIFAR-10 copy")
 def test_real_cifar10_jpeg_test_split_is_the_default_here():
     assert data.cifar10_variant() in ("jpeg", "official")
     x, y = data.load_cifar10("test", variant="jpeg", download=False)  # train takes ~10 s to decompress: not here

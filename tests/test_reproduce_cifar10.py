@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_full import needs_data
 
 torch = pytest.importorskip("torch")
 
@@ -23,7 +24,6 @@ import reproduce_helpers
 from reproduce_helpers import load_checked
 
 from minilib.basis import optimal_splits
-from minilib.data import registry
 from minilib.reproduce import cifar10
 from minilib.reproduce.__main__ import main as reproduce_main
 from minilib.reproduce.latency import (
@@ -45,8 +45,7 @@ COMPRESSION_KEYS = {"params", "params_32bit", "converted_params", "converted_par
                     "converted_flops"}
 FULL_DATA = {"train": cifar10.N_TRAIN, "val": cifar10.N_VAL, "test": 10_000}
 
-needs_cifar = pytest.mark.skipif(not (registry.data_root() / "cifar10/cifar10_test.npz").is_file(),
-                                 reason=f"no CIFAR-10 under {registry.data_root()}")
+needs_cifar = needs_data("cifar10/cifar10_test.npz", "JPEG-decoded CIFAR-10 copy")
 
 
 def check_schema(result: dict, path: Path) -> None:

@@ -20,7 +20,6 @@ import pytest
 import reproduce_helpers
 
 from minilib.accounting import summarize
-from minilib.data import registry
 from minilib.layers import Conv2d
 from minilib.models import basis, build, lenet_spec
 from minilib.reproduce import budgets, compare, mnist
@@ -41,8 +40,6 @@ LAYER_KIND = {"versatile": "VersatileConv2d", "versatile-v2": "VersatileConv2d",
               "basis-from-conv": "BasisConv2d", "mvnet-a": "FullStackConv2d", "mvnet-b": "FullStackConv2d",
               "baseline": "Conv2d"}
 
-needs_mnist = pytest.mark.skipif(not (registry.data_root() / "mnist/t10k-images-idx3-ubyte.gz").is_file(),
-                                 reason=f"no MNIST under {registry.data_root()}")
 
 
 def check_schema(result: dict, path: Path) -> None:
@@ -247,7 +244,6 @@ def test_saved_weights_are_reused_only_for_the_same_length(tmp_path):
 
 
 # ----------------------------------------------------------------------------- quick runs of the command
-@needs_mnist
 def test_quick_runs_write_the_schema_learn_and_train_the_baseline_for_from_conv(tmp_path):
     pytest.importorskip("torch")
     names = ["basis-from-conv-b25", "mvnet-a-b12"]

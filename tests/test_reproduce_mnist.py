@@ -19,7 +19,6 @@ import reproduce_helpers
 from reproduce_helpers import load_checked
 
 from minilib.accounting import summarize
-from minilib.data import registry
 from minilib.models import VARIANTS, lenet
 from minilib.reproduce import mnist
 from minilib.reproduce.__main__ import main as reproduce_main
@@ -32,8 +31,6 @@ TOP_KEYS = {"command", "seed", "date", "git_revision", "experiment", "run", "mod
 COST_KEYS = {"conv_weights", "mask_bits", "params", "params_32bit", "memory_kb", "flops"}
 FULL_DATA = {"train": 50_000, "val": 10_000, "test": 10_000}
 
-needs_mnist = pytest.mark.skipif(not (registry.data_root() / "mnist/t10k-images-idx3-ubyte.gz").is_file(),
-                                 reason=f"no MNIST under {registry.data_root()}")
 
 
 def check_schema(result: dict, path: Path) -> None:
@@ -167,7 +164,6 @@ def test_list_shows_the_plan_and_a_bad_name_exits_2(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- quick runs of the command
-@needs_mnist
 def test_quick_torch_runs_write_the_schema_and_learn_then_skip(tmp_path):
     pytest.importorskip("torch")
     names = ["baseline", "mvnet-a-10", "mvnet-b-rand-20"]
@@ -176,6 +172,7 @@ def test_quick_torch_runs_write_the_schema_and_learn_then_skip(tmp_path):
     for name in names:
         result = load(tmp_path / f"{name}_seed0.json")
         assert result["quick"] is True and result["backend"] == "torch" and "--quick" in result["command"]
+        assert result["data"]["variant"] == "sample"        # quick runs read the embedded sample: no data needed
         assert result["history"]["val_loss"][-1] < result["initial"]["val_loss"], "the loss must fall"
         assert result["history"]["train_loss"][-1] < math.log(10)
         assert result["test_accuracy"] > 0.3
@@ -187,7 +184,6 @@ def test_quick_torch_runs_write_the_schema_and_learn_then_skip(tmp_path):
     assert {path: path.read_bytes() for path in tmp_path.glob("*.json")} == before
 
 
-@needs_mnist
 def test_quick_numpy_runs_track_their_torch_twins(tmp_path):
     pytest.importorskip("torch")
     names = ["versatile-3", "mvnet-a-10"]

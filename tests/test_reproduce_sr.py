@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reproduce_helpers
+from data_full import needs_data
 from reproduce_helpers import load_checked
 
-from minilib.data import registry
 from minilib.reproduce import sr
 from minilib.reproduce.__main__ import main as reproduce_main
 from minilib.results import RESULTS_DIR
@@ -31,8 +31,7 @@ TOP_KEYS = {"command", "seed", "date", "git_revision", "experiment", "run", "mod
 COST_KEYS = {"params", "mask_bits", "params_32bit", "mults_per_lr_pixel"}
 FULL_DATA = {"train_images": 91, "Set5_images": 5, "Set14_images": 14}
 
-needs_sr_data = pytest.mark.skipif(not (registry.data_root() / "sr/T91/t1.png").is_file(),
-                                   reason=f"no SR images under {registry.data_root()}")
+needs_sr_data = needs_data("sr/T91/t1.png", "SR images")
 
 
 def check_schema(result: dict, path: Path) -> None:

@@ -9,12 +9,11 @@ import math
 
 import numpy as np
 import pytest
+from data_full import needs_data
 
 from minilib import sr
-from minilib.data import registry
 
-needs_sr_data = pytest.mark.skipif(not (registry.data_root() / "sr/Set5/bird.png").is_file(),
-                                   reason=f"no SR images under {registry.data_root()}")
+needs_sr_data = needs_data("sr/Set5/bird.png", "SR images")
 
 
 # ----------------------------------------------------------------------------- PSNR and Y

@@ -78,10 +78,11 @@ def result_files_read(source: str, results_dir=RESULTS_DIR) -> list:
 
 
 def forget_stale_executions(cache_dir, results_dir=RESULTS_DIR) -> list:
-    """Drop Jupyter Book's cached execution of every notebook that reads a result file newer than the execution.
+    """Drop Jupyter Book's cached execution of every notebook that reads a result file newer than the execution,
+    or that ran on the embedded sample while the full data is now under the data root.
 
     The execution cache is keyed on a notebook's code, not on the files it reads: without this, ``make book``
-    after a new run would keep showing the old tables. The dropped notebooks that lie below the current folder are
+    after a new run would keep showing the old tables, and after a download the sample's numbers. The dropped notebooks that lie below the current folder are
     touched too, since Sphinx re-reads (and so re-executes) only the pages whose files changed. Returns the URIs of
     the executions dropped.
     """
@@ -90,12 +91,17 @@ def forget_stale_executions(cache_dir, results_dir=RESULTS_DIR) -> list:
         return []
     from jupyter_cache import get_cache
 
+    from .data.choice import ran_on_sample_now_present
+
     cache = get_cache(cache_dir)
     dropped = []
     for record in cache.list_cache_records():
         created = record.created.replace(tzinfo=_dt.UTC).timestamp()     # jupyter-cache stores naive UTC
-        source = "\n".join(cell.source for cell in cache.get_cache_bundle(record.pk).nb.cells)
-        if any(path.stat().st_mtime > created for path in result_files_read(source, results_dir)):
+        cells = cache.get_cache_bundle(record.pk).nb.cells
+        source = "\n".join(cell.source for cell in cells)
+        outputs = json.dumps([cell.get("outputs", []) for cell in cells])
+        if (any(path.stat().st_mtime > created for path in result_files_read(source, results_dir))
+                or ran_on_sample_now_present(source, outputs)):
             cache.remove_cache(record.pk)
             dropped.append(record.uri)
             notebook = pathlib.Path(record.uri)

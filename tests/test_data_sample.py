@@ -77,3 +77,27 @@ def test_choose_data_falls_back_when_fetching_fails(monkeypatch, tmp_path):
 def test_choose_data_bad_names(names, message):
     with pytest.raises(ValueError, match=message):
         choice.choose_data(*names, quick=True)
+
+
+def test_cached_chapter_that_ran_on_the_sample_is_run_again_once_the_data_is_here(tmp_path, monkeypatch):
+    import nbformat
+    from jupyter_cache import get_cache
+
+    from minilib.results import forget_stale_executions
+
+    cache = get_cache(tmp_path / "cache")
+    note = nbformat.v4.new_output("execute_result", {"text/html": choice.NOTE_TITLE, "text/plain": "NOTE"},
+                                  execution_count=1)
+    for name, outputs in (("on_sample", [note]), ("on_full_data", [])):
+        cell = nbformat.v4.new_code_cell(f'DATA = choose_data("mnist")  # {name}', execution_count=1,
+                                         outputs=outputs)
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / f"{name}.ipynb")
+        cache.cache_notebook_file(tmp_path / f"{name}.ipynb", check_validity=False)
+    monkeypatch.setenv("MINILIB_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    assert forget_stale_executions(tmp_path / "cache", tmp_path / "results") == []     # still no data: keep it
+    for fs in data.get_spec("mnist").files.values():
+        (tmp_path / "data" / fs.relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / fs.relpath).write_bytes(b"here now")
+    dropped = forget_stale_executions(tmp_path / "cache", tmp_path / "results")
+    assert [uri.rsplit("/", 1)[-1] for uri in dropped] == ["on_sample.ipynb"]

@@ -8,12 +8,16 @@ at the sample's size. Quick mode (``MINILIB_QUICK=1``, the tests) always takes t
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 from ..settings import quick_mode
 from .location import OFFLINE_VAR, offline, resolve_root
 from .registry import DatasetIntegrityError, DownloadError, DownloadUnavailableError, get_spec
 from .samples import sample_spec
+
+
+NOTE_TITLE = "This chapter ran on the embedded sample, not the full data"
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,8 @@ class SampleNote:
     how_to_fix: str
 
     def _repr_html_(self) -> str:
-        return ('<div class="admonition warning"><p class="admonition-title">This chapter ran on the embedded '
-                f'sample, not the full data</p><p>{html.escape(self.text)}</p><p>{html.escape(self.how_to_fix)}</p>'
-                '</div>')
+        return (f'<div class="admonition warning"><p class="admonition-title">{NOTE_TITLE}</p>'
+                f'<p>{html.escape(self.text)}</p><p>{html.escape(self.how_to_fix)}</p></div>')
 
     def __repr__(self) -> str:
         return f"NOTE: this chapter ran on the embedded sample. {self.text} {self.how_to_fix}"
@@ -51,6 +54,19 @@ class DataChoice:
                           f"{self.reason}. They show that the code runs, not the chapter's results.",
                           f"To run it on the full data, fetch it with {commands} (or set MINILIB_DATA to a folder "
                           "that has it) and build the book again.")
+
+
+def chosen_datasets(source: str) -> set[str]:
+    """The dataset names a notebook's code passes to ``choose_data``."""
+    calls = re.findall(r"choose_data\(([^)]*)\)", source)
+    return {name for call in calls for name in re.findall(r"[\"']([\w-]+)[\"']", call)}
+
+
+def ran_on_sample_now_present(source: str, outputs: str, root=None) -> bool:
+    """True for an execution (its code ``source``, its ``outputs`` as text) that showed the sample note although
+    every dataset it chooses is now under the data root: its cached pages must be made again."""
+    names = chosen_datasets(source)
+    return NOTE_TITLE in outputs and bool(names) and not any(_missing(name, root) for name in names)
 
 
 def _missing(name: str, root) -> bool:

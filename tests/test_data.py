@@ -82,7 +82,8 @@ def test_registry_is_complete():
     # every dataset has a public source but the JPEG-decoded copy, which exists only in the shared data folder
     assert [s.name for s in data.DATASETS.values() if not s.downloadable] == ["cifar10-jpeg"]
     for spec in data.DATASETS.values():
-        assert {role for source in spec.sources for role in source.roles} == (set(spec.files) if spec.sources else set())
+        fetched = {role for source in spec.sources for role in source.roles}
+        assert fetched == (set(spec.files) if spec.sources else set())
         assert all(d.url.startswith(("https://", "http://")) for source in spec.sources for d in source.downloads)
 
 

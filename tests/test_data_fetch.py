@@ -294,7 +294,8 @@ def install_tiny_cifar(monkeypatch, tarball: bytes, md5s: dict[str, str], n_per_
     real = registry.get_spec("cifar10")
     sizes = {"train": 5 * n_per_batch, "test": n_per_batch}
     files = {split: FileSpec(f"{real.folder}/cifar10_{split}.npz", "arrays", arrays={
-        "x": ArraySpec((n, 32, 32, 3), "uint8", None), "y": ArraySpec((n,), "<i8", None)}) for split, n in sizes.items()}
+        "x": ArraySpec((n, 32, 32, 3), "uint8", None), "y": ArraySpec((n,), "<i8", None)})
+        for split, n in sizes.items()}
     found = (Source(("train", "test"), (Download(url, f"md5:{hashlib.md5(tarball).hexdigest()}", "cifar10_python"),)),)
     monkeypatch.setitem(registry.DATASETS, "cifar10", dataclasses.replace(real, files=files, sources=found))
     return url

@@ -25,7 +25,13 @@ from .loaders import (
     verify_dataset,
 )
 from .location import data_root, default_root, offline
-from .readers import clear_verification_cache, read_idx, read_image, read_image_folder, read_npz
+from .readers import (
+    clear_verification_cache,
+    read_idx,
+    read_image,
+    read_image_folder,
+    read_npz,
+)
 from .registry import (
     CIFAR10_CLASSES,
     DATASETS,

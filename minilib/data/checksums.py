@@ -11,7 +11,8 @@ MNIST_GUNZIP_SHA256 = {
     "test-labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
-# Fashion-MNIST: computed from the data folder's fashion-mnist/ (decompressed MD5s equal the canonical ones in its README).
+# Fashion-MNIST: computed from the data folder's fashion-mnist/ (the decompressed MD5s equal the canonical ones
+# in its README).
 FASHION_MNIST_GUNZIP_SHA256 = {
     "train-images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "train-labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",

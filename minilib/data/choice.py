@@ -13,9 +13,13 @@ from dataclasses import dataclass
 
 from ..settings import quick_mode
 from .location import OFFLINE_VAR, offline, resolve_root
-from .registry import DatasetIntegrityError, DownloadError, DownloadUnavailableError, get_spec
+from .registry import (
+    DatasetIntegrityError,
+    DownloadError,
+    DownloadUnavailableError,
+    get_spec,
+)
 from .samples import sample_spec
-
 
 NOTE_TITLE = "This chapter ran on the embedded sample, not the full data"
 

@@ -17,8 +17,16 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .location import OFFLINE_VAR, offline, resolve_root, root_origin
-from .readers import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx, read_image_folder, read_npz, verify_file
-from .readers import check_class_counts, integrity_error
+from .readers import (
+    IDX_IMAGES_MAGIC,
+    IDX_LABELS_MAGIC,
+    check_class_counts,
+    integrity_error,
+    read_idx,
+    read_image_folder,
+    read_npz,
+    verify_file,
+)
 from .registry import (
     ENV_VAR,
     DatasetIntegrityError,
@@ -77,7 +85,9 @@ def _dataset_paths(spec: DatasetSpec, roles: list[str], root_arg, download: bool
 
     Raises one :class:`DatasetNotFoundError` listing every missing file when they cannot be had.
     """
-    from .fetch import download as fetch  # fetch imports the readers; importing it here keeps the modules acyclic
+    from .fetch import (
+        download as fetch,  # fetch imports the readers; importing it here keeps the modules acyclic
+    )
 
     root = resolve_root(root_arg)
     paths = {role: root / spec.files[role].relpath for role in roles}

@@ -1,5 +1,6 @@
 """Low-level readers: IDX ``.gz`` (MNIST, Fashion-MNIST), CIFAR-10 ``.npz``, images; each takes a path and the
-expected checksum (:func:`read_idx`, :func:`read_npz`, :func:`read_image`, :func:`read_image_folder`, :func:`verify_file`).
+expected checksum (:func:`read_idx`, :func:`read_npz`, :func:`read_image`, :func:`read_image_folder`,
+:func:`verify_file`).
 The loaders that look files up in the registry are in :mod:`minilib.data.loaders`.
 
 Nothing is returned before its checksum has matched: a missing file raises :class:`DatasetNotFoundError`
@@ -17,7 +18,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple
+from typing import Mapping
 
 import numpy as np
 
@@ -274,12 +275,13 @@ def _natural_key(stem: str) -> list:
 
 
 def read_image_folder(folder: str | os.PathLike, expected_sha256: Mapping[str, str] | None = None, *,
-                      suffix: str = ".png", checksum: str = "file", fix_hint: str = DEFAULT_FIX) -> dict[str, np.ndarray]:
+                      suffix: str = ".png", checksum: str = "file",
+                      fix_hint: str = DEFAULT_FIX) -> dict[str, np.ndarray]:
     """Read images from ``folder`` into ``{stem: uint8 array (H, W, 3) or (H, W)}``.
 
-    With ``expected_sha256`` (stem -> SHA-256 of the file, or of the pixels with ``checksum="pixels"``), reads exactly ``folder/<stem><suffix>`` for each stem,
-    in the mapping's order, and checks each file; other files in the folder are ignored. Without it, reads every
-    ``*<suffix>`` file, unchecked, in natural order (t2 before t10).
+    With ``expected_sha256`` (stem -> SHA-256 of the file, or of the pixels with ``checksum="pixels"``), reads
+    exactly ``folder/<stem><suffix>`` for each stem, in the mapping's order, and checks each file; other files in the
+    folder are ignored. Without it, reads every ``*<suffix>`` file, unchecked, in natural order (t2 before t10).
     """
     folder = Path(folder)
     if expected_sha256 is None:
@@ -287,10 +289,11 @@ def read_image_folder(folder: str | os.PathLike, expected_sha256: Mapping[str, s
             raise DatasetNotFoundError(f"Image folder not found: {folder}")
         stems = sorted((p.stem for p in folder.glob(f"*{suffix}")), key=_natural_key)
         return {stem: read_image(folder / f"{stem}{suffix}", fix_hint=fix_hint) for stem in stems}
-    missing = [str(folder / f"{stem}{suffix}") for stem in expected_sha256 if not (folder / f"{stem}{suffix}").is_file()]
+    paths = {stem: folder / f"{stem}{suffix}" for stem in expected_sha256}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
     if missing:
         raise DatasetNotFoundError(f"{len(missing)} image(s) not found: " + ", ".join(missing))
-    return {stem: read_image(folder / f"{stem}{suffix}", digest, checksum=checksum, fix_hint=fix_hint)
+    return {stem: read_image(paths[stem], digest, checksum=checksum, fix_hint=fix_hint)
             for stem, digest in expected_sha256.items()}
 
 
@@ -313,5 +316,6 @@ def check_class_counts(path: Path, arrays: Mapping[str, np.ndarray], counts: tup
     if not counts:
         return
     y = arrays["y"]
-    if y.min(initial=0) < 0 or y.max(initial=0) >= len(counts) or tuple(np.bincount(y, minlength=len(counts))) != counts:
+    in_range = y.min(initial=0) >= 0 and y.max(initial=0) < len(counts)
+    if not in_range or tuple(np.bincount(y, minlength=len(counts))) != counts:
         raise integrity_error(path, f"labels are not {len(counts)} classes of {counts[0]} examples each", fix_hint)

@@ -7,8 +7,8 @@ any changed pixel fails:
 * IDX ``.gz`` (MNIST, Fashion-MNIST): the SHA-256 of the **decompressed** bytes (``checksum="gunzip"``).
   The ``.gz`` bytes change whenever a file is recompressed (gzip level, header mtime, Debian's repack), while the
   IDX payload does not. MNIST values are from the data folder's ``README.md`` §1 (and match the canonical MD5s there);
-  Fashion-MNIST values were computed with ``gzip`` + ``hashlib`` from the data folder's ``fashion-mnist/`` after checking
-  that the decompressed MD5s equal the canonical ones listed in that README.
+  Fashion-MNIST values were computed with ``gzip`` + ``hashlib`` from the data folder's ``fashion-mnist/`` after
+  checking that the decompressed MD5s equal the canonical ones listed in that README.
 * CIFAR-10 ``.npz``: the SHA-256 of each member array's raw bytes, ``sha256(arr.tobytes())`` (``checksum="arrays"``),
   plus its shape and dtype. The whole-file SHA-256 would tie us to one zip container: the shared copy uses LZMA members,
   and the README itself recommends re-saving with ``np.savez_compressed`` to load ~7x faster, which changes every file
@@ -147,7 +147,8 @@ class DatasetSpec:
 
 def _idx_files(folder: str, sha256: Mapping[str, str]) -> dict[str, FileSpec]:
     # Role names "train-images" etc. mirror the standard IDX file names, which are the same for both datasets.
-    return {role: FileSpec(f"{folder}/{fname}", "gunzip", sha256[role]) for role, fname in sources.IDX_FILENAMES.items()}
+    return {role: FileSpec(f"{folder}/{fname}", "gunzip", sha256[role])
+            for role, fname in sources.IDX_FILENAMES.items()}
 
 
 def _image_files(folder: str, sha256: Mapping[str, str]) -> dict[str, FileSpec]:

@@ -7,7 +7,10 @@ import pathlib
 import re
 import urllib.parse
 
+import yaml
 from bs4 import BeautifulSoup
+
+from tools.book_pages import ROOT
 
 # A code cell that draws: the book's plotting module, pyplot, or an Axes method called on a figure's axes.
 FIGURE_CALL = re.compile(r"\bviz\.(show|plot)_\w+\(|\bplt\.\w+\(|\.(hist|imshow|plot|bar|scatter)\(")
@@ -111,6 +114,25 @@ def offline_problems(soup, html_path):
     return problems
 
 
+def unpublished_links(root=ROOT) -> tuple[str, ...]:
+    """Addresses no page may link to while ``_config.yml`` keeps their buttons off: the repository (not published
+    yet), Binder and Colab."""
+    config = yaml.safe_load((pathlib.Path(root) / "_config.yml").read_text())
+    html, launch = config.get("html") or {}, config.get("launch_buttons") or {}
+    forbidden = []
+    if not (html.get("use_repository_button") or html.get("use_issues_button")):
+        forbidden.append(config["repository"]["url"])
+    forbidden += [host for key, host in (("binderhub_url", "mybinder.org"), ("colab_url", "colab.research.google.com"))
+                  if not launch.get(key)]
+    return tuple(forbidden)
+
+
+def link_problems(soup, forbidden):
+    """Links to addresses that are not known to exist (:func:`unpublished_links`)."""
+    return [f"links to {node['href']}, which the book does not publish yet" for node in soup.find_all(href=True)
+            if any(address in node["href"] for address in forbidden)]
+
+
 def page_problems(page, html_dir):
     """Everything wrong with one :class:`tools.book_pages.Page` of a built book, as readable lines."""
     html_path = page.html(html_dir)
@@ -118,7 +140,7 @@ def page_problems(page, html_dir):
         return [f"{page.docname}: no built page at {html_path}"]
     soup = parse(html_path)
     problems = error_outputs(soup) + image_problems(soup, html_path) + control_character_problems(soup)
-    problems += offline_problems(soup, html_path)
+    problems += offline_problems(soup, html_path) + link_problems(soup, unpublished_links())
     if page.is_notebook and makes_figures(page.source) and not output_images(soup):
         problems.append("the notebook draws figures but the page shows none")
     if has_display_math(page.source):

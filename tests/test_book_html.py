@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from book_html_helpers import page_problems
+from book_html_helpers import page_problems, unpublished_links
 from tools.book_pages import ROOT, book_pages, toc_docnames
 
 HTML_DIR = ROOT / "_build" / "html"
@@ -112,6 +112,13 @@ def test_unrendered_math_and_control_characters_are_found(tmp_path):
 def test_a_script_from_the_network_is_found(tmp_path):
     chapter = GOOD_CHAPTER.replace("<head>", '<head><script src="https://cdn.example.org/mathjax.js"></script>')
     assert any("from the network" in problem for problem in problems_of(tmp_path, chapter))
+
+
+def test_a_link_to_the_unpublished_repository_or_a_launch_service_is_found(tmp_path):
+    forbidden = unpublished_links()
+    assert "mybinder.org" in forbidden and "colab.research.google.com" in forbidden   # the buttons are off
+    chapter = GOOD_CHAPTER.replace("</body>", f'<a href="https://{forbidden[-1]}/launch">launch</a></body>')
+    assert any("does not publish yet" in problem for problem in problems_of(tmp_path, chapter))
 
 
 def test_a_chapter_in_the_toc_without_a_source_is_an_error(tmp_path):

@@ -66,7 +66,8 @@ class DownloadUnavailableError(ValueError):
 
 
 class DownloadError(OSError):
-    """Every mirror failed to deliver a file (network error, HTTP error); the message lists each URL and error."""
+    """Every source failed to deliver a file (network error, HTTP error; the message lists each URL and error), or
+    a file or folder is in the way of the fetched files."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,6 +173,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
+_IDX_NOTE = "IDX .gz files, checked by their decompressed content"
 _SR_NOTE = "PNG folder, checked by decoded pixels"
 
 
@@ -181,11 +183,11 @@ def _sr_spec(name: str, title: str, sha256: Mapping[str, str], found: tuple[Sour
 
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec("mnist", "MNIST", "mnist", _idx_files("mnist", checksums.MNIST_GUNZIP_SHA256),
-                         sources.idx_sources(sources.MNIST_MIRRORS)),
+                         sources.idx_sources(sources.MNIST_MIRRORS), note=_IDX_NOTE),
     "fashion-mnist": DatasetSpec(
         "fashion-mnist", "Fashion-MNIST", "fashion-mnist",
         _idx_files("fashion-mnist", checksums.FASHION_MNIST_GUNZIP_SHA256),
-        sources.idx_sources(sources.FASHION_MNIST_MIRRORS)),
+        sources.idx_sources(sources.FASHION_MNIST_MIRRORS), note=_IDX_NOTE),
     "cifar10": DatasetSpec(
         "cifar10", "CIFAR-10", "cifar10-official", _cifar10_files("cifar10-official", _CIFAR10_OFFICIAL_SHA256),
         sources.cifar10_official_sources(), variant="official",

@@ -396,3 +396,10 @@ def test_load_sr_images_rejects_non_sr_name():
         data.load_sr_images("mnist")
 
 
+
+
+def test_a_relative_minilib_data_is_named_in_the_message(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINILIB_DATA", "../elsewhere")
+    with pytest.raises(data.DatasetNotFoundError, match="a relative path read from the current directory"):
+        data.load_mnist("test")

@@ -42,7 +42,11 @@ def root_origin(root_arg) -> str:
     """Where the data root in use came from, for messages."""
     if root_arg is not None:
         return "from the root argument"
-    if os.environ.get(ENV_VAR, "").strip():
+    value = os.environ.get(ENV_VAR, "").strip()
+    if value and not Path(value).expanduser().is_absolute():
+        return (f"from ${ENV_VAR}={value}, a relative path read from the current directory {Path.cwd()}; "
+                "give an absolute path to use the same folder from everywhere")
+    if value:
         return f"from ${ENV_VAR}"
     return f"the per-user default, because ${ENV_VAR} is not set"
 

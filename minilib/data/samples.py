@@ -42,7 +42,7 @@ SAMPLES: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec("mnist", "MNIST sample", "mnist",
                          {role: FileSpec(f"mnist/{fname}", "gunzip", _MNIST_SAMPLE_GUNZIP_SHA256[role])
                           for role, fname in IDX_FILENAMES.items()},
-                         note="the first {train} training and {test} test images".format(**MNIST_SAMPLE_SIZES)),
+                         note="the first {train:,} training and {test:,} test images".format(**MNIST_SAMPLE_SIZES)),
     **{name: _sr_sample(*args) for name, args in _SR_SAMPLE.items()},
 }
 

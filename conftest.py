@@ -10,7 +10,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent
 os.environ.setdefault("MINILIB_QUICK", "1")
-os.environ.setdefault("MINILIB_OFFLINE", "1")
+os.environ["MINILIB_OFFLINE"] = "1"           # the tests never use the network, whatever the shell says
 if os.environ.get("MINILIB_DATA", "").strip():
     os.environ["MINILIB_DATA"] = str(pathlib.Path(os.environ["MINILIB_DATA"]).expanduser().resolve())
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

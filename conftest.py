@@ -1,4 +1,4 @@
-"""Root pytest configuration: quick mode and no network by default (``MINILIB_OFFLINE=1``: the tests and the
+"""Root pytest configuration: quick mode by default and never the network (``MINILIB_OFFLINE=1``: the tests and the
 notebooks in quick mode read the embedded sample; fetching is tested with fake downloaders), a relative
 ``$MINILIB_DATA`` made absolute (notebook kernels run in ``notebooks/``), `minilib` importable from notebook
 kernels even without `pip install -e .` (kernels do not see pytest's paths), the ``full_data`` marker, and the

@@ -121,3 +121,14 @@ class _SerialContext:
 
     def imap_unordered(self, function, jobs, chunksize=1):
         return map(function, jobs)
+
+
+def test_kernels_talk_over_ipc_so_the_build_output_has_no_encryption_warnings(tmp_path, capfd, monkeypatch):
+    root = tiny_book(tmp_path / "book")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    _, _, error = E._execute((root / "good.ipynb", tmp_path / "cache", 45))
+    assert error is None
+    assert "without encryption" not in capfd.readouterr().err      # ipykernel's warning for a TCP kernel
+    manager = E.ipc_kernel_manager()()
+    assert manager.transport == "ipc" and "kernel-" in manager.ip and not manager.ip.startswith(str(root))
+    assert sorted(p.name for p in root.iterdir() if "ipc" in p.name) == []       # no socket files left behind

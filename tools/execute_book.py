@@ -114,6 +114,33 @@ def _shown(path) -> str:
         return str(path)
 
 
+def ipc_kernel_manager():
+    """A jupyter_client KernelManager class whose kernels talk over local IPC sockets in Jupyter's runtime folder.
+
+    Over TCP without CurveZMQ keys, ipykernel warns at every start that the channel is unencrypted (ten lines in a
+    build of the book); over IPC the channel is a socket file only this user can open, and there is nothing to warn.
+    """
+    import uuid
+
+    from jupyter_client.manager import KernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import default
+
+    class IPCKernelManager(KernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self):
+            # the socket files' prefix: in the runtime folder (removed at shutdown), not in the notebook's folder
+            folder = pathlib.Path(jupyter_runtime_dir())
+            folder.mkdir(parents=True, exist_ok=True)
+            return str(folder / f"kernel-{uuid.uuid4().hex[:12]}-ipc")
+
+    return IPCKernelManager
+
+
 def _execute(job) -> tuple:
     """Worker: execute one notebook and cache it; ``(path, seconds, failure report or None)``."""
     path, cache_dir, timeout = job
@@ -125,7 +152,8 @@ def _execute(job) -> tuple:
     start = time.perf_counter()
     try:
         result = single_nb_execution(notebook, cwd=str(pathlib.Path(path).parent), timeout=timeout,
-                                     allow_errors=False, meta_override=True)
+                                     allow_errors=False, meta_override=True,
+                                     kernel_manager_class=ipc_kernel_manager())
         error, seconds = result.err, result.time
     except Exception as raised:       # a kernel that dies or does not start: reported like a failing cell
         error, seconds = raised, time.perf_counter() - start

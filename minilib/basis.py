@@ -239,6 +239,20 @@ def approximation_error(weight, basis, coeff) -> float:
     return float(np.linalg.norm(weight - weight_from_basis(basis, coeff)) / norm)
 
 
+def neighbour_correlation(kernels) -> float:
+    """How smooth a set of kernels ``(..., kh, kw)`` is: the correlation of every weight with its right-hand
+    neighbour, pooled over all kernels. About 0 for independent noise, near 1 for smooth patterns, negative for
+    patterns that alternate in sign; chapter 6 uses it to tell the leading basis elements from the trailing ones."""
+    kernels = np.asarray(kernels, dtype=np.float64)
+    if kernels.ndim < 2 or kernels.shape[-1] < 2 or kernels[..., :-1].size < 2:
+        raise ValueError(f"kernels must have shape (..., kh, kw) with kw >= 2 and at least two neighbour pairs, "
+                         f"got shape {kernels.shape}")
+    left, right = kernels[..., :-1].ravel(), kernels[..., 1:].ravel()
+    if left.std() == 0 or right.std() == 0:
+        raise ValueError("kernels are constant along their rows: the neighbour correlation is undefined")
+    return float(np.corrcoef(left, right)[0, 1])
+
+
 def approximation_penalty(weight, basis, coeff):
     """Eq. 12's approximation term ||W - B A||_F^2 and its exact gradients -> (value, dbasis, dcoeff).
 

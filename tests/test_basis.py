@@ -573,3 +573,19 @@ def test_bad_functional_input():
 def test_bad_formula_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_neighbour_correlation_tells_noise_from_smooth_and_alternating_kernels():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((200, 5, 5))
+    ramp = np.tile(np.linspace(0, 1, 5), (5, 1)) + 0.01 * rng.standard_normal((5, 5))
+    alternating = np.tile([1.0, -1.0, 1.0, -1.0, 1.0], (3, 1))
+    assert abs(B.neighbour_correlation(noise)) < 0.05
+    assert B.neighbour_correlation(ramp[None]) > 0.8
+    assert B.neighbour_correlation(alternating) == pytest.approx(-1.0)
+    pairs = noise[..., :-1].ravel(), noise[..., 1:].ravel()
+    assert B.neighbour_correlation(noise) == pytest.approx(np.corrcoef(*pairs)[0, 1], rel=1e-12)
+    with pytest.raises(ValueError, match="kw >= 2"):
+        B.neighbour_correlation(np.ones((3, 1)))
+    with pytest.raises(ValueError, match="constant along their rows"):
+        B.neighbour_correlation(np.ones((2, 3, 3)))

@@ -63,6 +63,13 @@ def one_of(value, name: str, choices) -> str:
     return value
 
 
+def flag(value, name: str, allow_none: bool = False):
+    """A real bool (not 1, not "yes"); None too with ``allow_none``."""
+    if not (isinstance(value, bool) or (allow_none and value is None)):
+        raise TypeError(f"{name}={value!r} must be True or False" + (" or None" if allow_none else ""))
+    return value
+
+
 def positive_number(value, name: str) -> float:
     """A real number > 0 (NaN fails the rule, bools are rejected)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):

@@ -93,7 +93,7 @@ def _cmd_verify(name, root) -> int:
     failed = False
     for ds in names:
         spec = DATASETS[ds]
-        if not name and not any((root_path / fs.relpath).is_file() for fs in spec.files.values()):
+        if not name and len(spec.missing_files(root_path)) == len(spec.files):
             print(f"{ds}: not present under {root_path}, skipped")
             continue
         checks = verify_dataset(ds, root, on_file=_print_problem)

@@ -74,9 +74,7 @@ def ran_on_sample_now_present(source: str, outputs: str, root=None) -> bool:
 
 
 def _missing(name: str, root) -> bool:
-    spec = get_spec(name)
-    base = resolve_root(root)
-    return not all((base / fs.relpath).is_file() for fs in spec.files.values())
+    return bool(get_spec(name).missing_files(resolve_root(root)))
 
 
 def choose_data(*names: str, root=None, quick: bool | None = None) -> DataChoice:

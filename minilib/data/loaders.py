@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .. import checks
 from .location import OFFLINE_VAR, offline, resolve_root, root_origin
 from .readers import (
     IDX_IMAGES_MAGIC,
@@ -111,11 +112,6 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split={split!r} must be 'train' or 'test'")
 
 
-def _check_flag(name: str, value, allow_none: bool = False) -> None:
-    if not (isinstance(value, bool) or (allow_none and value is None)):
-        raise TypeError(f"{name}={value!r} must be True or False" + (" or None" if allow_none else ""))
-
-
 # --------------------------------------------------------------------------------------------------
 # Loaders
 # --------------------------------------------------------------------------------------------------
@@ -144,8 +140,8 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None, *, s
     instead (the first 2,048 training and 1,000 test images; ``root`` and ``download`` do not apply).
     Raises :class:`DatasetNotFoundError` (with the download command) or :class:`DatasetIntegrityError`.
     """
-    _check_flag("sample", sample)
-    _check_flag("download", download, allow_none=True)
+    checks.flag(sample, "sample")
+    checks.flag(download, "download", allow_none=True)
     if sample:
         return _load_idx_pair(sample_spec("mnist"), split, SAMPLE_ROOT, False)
     return _load_idx_pair(get_spec("mnist"), split, root, download)
@@ -157,7 +153,7 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
 
     Labels 0..9 name ``registry.FASHION_MNIST_CLASSES`` (T-shirt/top ... Ankle boot).
     """
-    _check_flag("download", download, allow_none=True)
+    checks.flag(download, "download", allow_none=True)
     return _load_idx_pair(get_spec("fashion-mnist"), split, root, download)
 
 
@@ -165,12 +161,10 @@ def cifar10_variant(root: str | os.PathLike | None = None, variant: str | None =
     """Which CIFAR-10 copy :func:`load_cifar10` reads: ``variant`` if given, else "official" when the official
     release is under the data root, else "jpeg" when the JPEG-decoded copy is, else "official" (fetched)."""
     if variant is not None:
-        if variant not in CIFAR10_VARIANTS:
-            raise ValueError(f"variant={variant!r} must be one of {', '.join(map(repr, CIFAR10_VARIANTS))} or None")
-        return variant
+        return checks.one_of(variant, "variant", tuple(CIFAR10_VARIANTS))
     base = resolve_root(root)
     for name in CIFAR10_VARIANTS:
-        if all((base / fs.relpath).is_file() for fs in get_spec(CIFAR10_VARIANTS[name]).files.values()):
+        if not get_spec(CIFAR10_VARIANTS[name]).missing_files(base):
             return name
     return "official"
 
@@ -192,7 +186,7 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, *,
     SHA-256 of each array's bytes where one is known, the archive's CRCs and the class counts.
     """
     _check_split(split)
-    _check_flag("download", download, allow_none=True)
+    checks.flag(download, "download", allow_none=True)
     spec = get_spec(CIFAR10_VARIANTS[cifar10_variant(root, variant)])
     paths, fix = _dataset_paths(spec, [split], root, download)
     arrays = read_npz(paths[split], spec.files[split].arrays, fix_hint=fix)
@@ -209,8 +203,8 @@ def load_sr_images(name: str = "Set5", root: str | os.PathLike | None = None, *,
     decoded pixels; missing images are fetched first, as in :func:`load_mnist`. ``sample=True`` reads the
     embedded sample: Set5 butterfly, Set14 barbara and comic (T91 has none).
     """
-    _check_flag("sample", sample)
-    _check_flag("download", download, allow_none=True)
+    checks.flag(sample, "sample")
+    checks.flag(download, "download", allow_none=True)
     spec = get_spec(name)
     if not spec.folder.startswith("sr/"):
         raise ValueError(f"name={name!r} must be one of 'Set5', 'Set14', 'T91'")

@@ -141,6 +141,10 @@ class DatasetSpec:
         """``how_to_get`` with the actual data root filled in."""
         return self.how_to_get.replace("<data root>", str(root))
 
+    def missing_files(self, root: Path) -> list[Path]:
+        """The dataset's files that are not under ``root`` (presence only: the readers check the content)."""
+        return [root / fs.relpath for fs in self.files.values() if not (root / fs.relpath).is_file()]
+
     def fix_command(self) -> str:
         """The shell command that fetches this dataset (only meaningful when downloadable)."""
         return f"python -m minilib.data download {self.name}"

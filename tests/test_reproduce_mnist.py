@@ -46,7 +46,12 @@ def check_schema(result: dict, path: Path) -> None:
     assert result["epochs"] == (1 if result["quick"] else run.n_epochs)
     assert result["command"].startswith("python -m minilib.reproduce mnist")
     assert isinstance(result["date"], str) and isinstance(result["git_revision"], str) and result["git_revision"]
-    assert mnist.RECIPE.keys() <= result["recipe"].keys()
+    # files written before the two penalty scales were run side by side lack "penalty": they used Eq. 7
+    assert mnist.RECIPE.keys() - {"penalty"} <= result["recipe"].keys()
+    assert result["recipe"].get("penalty", "eq7") == run.penalty
+    assert result.get("penalty", run.penalty if run.penalty_lam is not None else None) == (
+        run.penalty if run.penalty_lam is not None else None)
+    assert result.get("mask_weight_decay", True) == run.mask_weight_decay
     assert result["recipe"]["epochs"] == result["epochs"] and result["recipe"]["lam"] == result["lam"]
     expected = mnist.QUICK_SIZES if result["quick"] else FULL_DATA
     assert {key: result["data"][key] for key in expected} == expected
@@ -119,10 +124,26 @@ def test_run_names_round_trip_and_fill_in_the_recipe():
             assert mnist.parse_run(stem, backend) == run
 
 
-@pytest.mark.parametrize("name", ["lenet", "baseline-lam0.1", "mvnet-a-rand-20-lam1", "mvnet-a-10-e0", "mvnet-a-7"])
+def test_penalty_scale_and_mask_decay_are_in_the_name():
+    run = mnist.parse_run("mvnet-b-20-released-lam0.01-e5-nomaskwd")
+    assert (run.model, run.penalty, run.lam, run.epochs, run.mask_weight_decay) == ("mvnet-b-20", "released", 0.01,
+                                                                                    5, False)
+    assert run.name == "mvnet-b-20-released-lam0.01-e5-nomaskwd" and run.released_penalty
+    assert mnist.parse_run("mvnet-a-20") == mnist.Run("mvnet-a-20", penalty="eq7", mask_weight_decay=True)
+
+
+@pytest.mark.parametrize("name", ["lenet", "baseline-lam0.1", "mvnet-a-rand-20-lam1", "mvnet-a-10-e0", "mvnet-a-7",
+                                  "baseline-released", "mvnet-a-rand-20-nomaskwd", "mvnet-a-10-nomaskwd-released"])
 def test_bad_run_names_are_refused(name):
-    with pytest.raises(ValueError, match="baseline|lam|epochs|variant"):
+    with pytest.raises(ValueError, match="baseline|lam|epochs|variant|masks"):
         mnist.parse_run(name)
+
+
+def test_mask_decay_is_torch_only_and_a_bad_penalty_is_named():
+    with pytest.raises(ValueError, match="backend='torch' only"):
+        mnist.Run("mvnet-a-20", mask_weight_decay=False, backend="numpy")
+    with pytest.raises(ValueError, match="penalty='eq8'"):
+        mnist.Run("mvnet-a-20", penalty="eq8")
 
 
 def test_overrides_rename_only_what_they_change():
@@ -136,23 +157,40 @@ def test_default_plan_has_every_paper_run_and_its_seeds():
     plan = {run.name: seeds for run, seeds in mnist.default_plan()}
     for name in mnist.TABLE_RUNS:
         assert plan[name] == ((0, 1, 2) if name in mnist.THREE_SEEDS else (0,))
-    assert all(f"mvnet-a-{s}" in plan for s in mnist.FIG2A_S)
-    assert plan["mvnet-a-50-lam8e-05"] == (0,)         # Fig. 2(a) at the released penalty's scale
+    for name in mnist.MVNET_TABLE:                      # Table 1 under both penalty scales, three seeds each
+        assert plan[name] == plan[f"{name}-released"] == (0, 1, 2)
+    assert plan["mvnet-a-rand-20"] == plan["mvnet-b-rand-20"] == (0, 1, 2)
+    assert plan[f"mvnet-b-20-{mnist.RECOMMENDED_PENALTY}-nomaskwd"] == (0, 1, 2)
+    for penalty in ("", "-released"):                   # Fig. 2(a): three seeds from s = 20 on
+        assert [plan[f"mvnet-a-{s}{penalty}"] for s in mnist.FIG2A_S] == [(0,), (0,), (0, 1, 2), (0, 1, 2), (0, 1, 2)]
     sweep = [name for name in plan if "-lam" in name and name.endswith(f"-e{mnist.FIG2B_EPOCHS}")]
     assert len(sweep) == len(mnist.FIG2B_S) * len(mnist.FIG2B_LAMBDAS) == 15
-    assert sum(len(seeds) for seeds in plan.values()) == 42
+    assert all(plan[name] == (0, 1, 2) for name in sweep)
+    assert sum(len(seeds) for seeds in plan.values()) == 104
     numpy_plan = {run.name: seeds for run, seeds in mnist.default_plan("numpy")}
     assert numpy_plan == {"baseline-numpy": (0,), "versatile-3-numpy": (0,)}
 
 
-def test_released_lam_matches_the_released_penalty():
+def test_released_runs_train_with_the_released_penalty(monkeypatch):
+    """A -released run hands released=True to the penalty, which for shared masks is 2/s^2 times Eq. 7; a
+    -nomaskwd run puts exactly the mask latents in a group without weight decay."""
     import torch
 
     from minilib.torch import ortho_loss, ortho_loss_released
     latent = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (50, 1, 5, 5)))
-    lam = mnist.released_lam(50)
-    assert lam == 8e-05 and mnist.parse_run(f"mvnet-a-50-lam{lam:g}").lam == lam
-    assert float(lam * ortho_loss(latent)) == pytest.approx(float(0.1 * ortho_loss_released(latent)), rel=1e-12)
+    assert float(2 / 50 ** 2 * ortho_loss(latent)) == pytest.approx(float(ortho_loss_released(latent)), rel=1e-12)
+
+    seen = []
+    monkeypatch.setattr("minilib.torch.ortho_penalty", lambda model, lam, released=False: seen.append(released)
+                        or torch.zeros(()))
+    model = mnist.lenet("mvnet-b-20", backend="torch", rng=np.random.default_rng(0))
+    groups = mnist._parameter_groups(model, mask_weight_decay=False)
+    assert [g.get("weight_decay") for g in groups] == [None, 0.0]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for n, p in model.named_parameters() if "mask_latent" in n}
+    splits = mnist.load_splits(quick=True)
+    splits = {**splits, **{key: tuple(a[:64] for a in splits[key]) for key in ("train", "val", "test")}}
+    mnist.train_torch(mnist.parse_run("mvnet-b-20-released-nomaskwd"), 0, splits, epochs=1)
+    assert seen and all(seen)
 
 
 def test_list_shows_the_plan_and_a_bad_name_exits_2(tmp_path, capsys):

@@ -13,7 +13,10 @@ variant and both backends (:data:`RECIPE`):
   the same batches in both backends;
 - loss: cross-entropy, plus λ L_ortho (Eq. 7-8 of MVNet, summed over the full-stack layers) for
   MVNets with learned masks, λ = 0.1 as in the paper (Sec. 3.1.1). Fixed-mask ("rand") MVNets
-  have no penalty.
+  have no penalty. Two scales of the penalty are run side by side: Eq. 7 as the paper writes it
+  (1/2 ||M^T M / D - I||_F^2 per full-stack filter), and the released code's mean over all of a
+  layer's masks (``-released`` runs; 2/s^2 times Eq. 7 for shared masks, so 50x weaker at s = 10
+  and 200x at s = 20). ``-nomaskwd`` runs exempt the mask latents from weight decay.
 
 With 2 torch threads the baseline takes about 4.5 minutes (seed 0: 99.24% test accuracy, 99.04%
 validation accuracy after the last epoch); the other variants take between about as long and
@@ -22,15 +25,16 @@ A learning rate of 0.05 makes this LeNet diverge: it has no ReLU after its first
 and no batch normalisation.
 
 Runs (:func:`default_plan`): Table 2 ``baseline``, ``versatile-1..3``; Table 3 ``versatile-v2-1..3``;
-MVNet Table 1 ``mvnet-{a,b}-{10,20}``, ``mvnet-{a,b}-rand-20``; Fig. 2(a) ``mvnet-a-{2,5,50}`` (with
-``mvnet-a-10`` and ``-20`` from Table 1); Fig. 2(b) ``mvnet-a-{5,10,20}-lam{0.001,...,10}-e5``,
-trained for 5 epochs instead of 12 (the λ sweep is 15 runs). Three seeds (0, 1, 2) for
-``baseline``, ``versatile-3``, ``versatile-v2-1``, ``mvnet-a-10``, ``mvnet-b-10``; seed 0 for the rest.
-With ``--backend numpy`` the default runs are ``baseline`` and ``versatile-3`` (seed 0), trained
-with minilib's own layers and :func:`minilib.train.fit`.
+MVNet Table 1 ``mvnet-{a,b}-{10,20}`` under both penalty scales, ``mvnet-{a,b}-rand-20``, and
+``mvnet-{a,b}-20-<scale>-nomaskwd``; Fig. 2(a) ``mvnet-a-{2,5,10,20,50}`` under both scales;
+Fig. 2(b) ``mvnet-a-{5,10,20}-lam{0.001,...,10}-e5``, trained for 5 epochs instead of 12 (the λ sweep
+is 15 points). Three seeds (0, 1, 2) for every run that a claim of chapter 9 or 5 compares
+(:func:`default_seeds`); seed 0 for the rest. With ``--backend numpy`` the default runs are
+``baseline`` and ``versatile-3`` (seed 0), trained with minilib's own layers and :func:`minilib.train.fit`.
 
-A run's name says everything that differs from the recipe: ``<variant>[-lam<λ>][-e<epochs>]``,
-plus ``-numpy`` for the NumPy backend. ``--lam`` and ``--epochs`` add those suffixes. One JSON per
+A run's name says everything that differs from the recipe:
+``<variant>[-released][-lam<λ>][-e<epochs>][-nomaskwd]``, plus ``-numpy`` for the NumPy backend.
+``--lam`` and ``--epochs`` add those suffixes. One JSON per
 run and seed, ``<out-dir>/<run>_seed<seed>.json``; a run whose file exists is skipped unless
 ``--force``, so the sweep can be stopped and resumed::
 
@@ -63,12 +67,13 @@ RECIPE = {
     "momentum": 0.9,
     "nesterov": False,
     "weight_decay": 5e-4,
-    "weight_decay_applies_to": "every parameter (filters, biases, mask latents)",
+    "weight_decay_applies_to": "every parameter (filters, biases, mask latents); -nomaskwd: all but mask latents",
     "batch_size": 128,
     "schedule": "cosine annealing from lr to 0 over the run's epochs, stepped once per epoch",
     "epochs": 12,
     "loss": "cross-entropy + lam * L_ortho (MVNet Eq. 7-8) for MVNets with learned masks",
     "lam": 0.1,
+    "penalty": "eq7",
     "inputs": "pixels / 255, standardised with the training split's mean and std",
     "augmentation": None,
     "dtype": "float32",
@@ -83,17 +88,21 @@ TABLE_RUNS = ("baseline", "versatile-1", "versatile-2", "versatile-3",          
               "versatile-v2-1", "versatile-v2-2", "versatile-v2-3",                     # Versatile Table 3
               "mvnet-a-10", "mvnet-b-10", "mvnet-a-20", "mvnet-b-20",                   # MVNet Table 1
               "mvnet-a-rand-20", "mvnet-b-rand-20")
-THREE_SEEDS = ("baseline", "versatile-3", "versatile-v2-1", "mvnet-a-10", "mvnet-b-10")
+MVNET_TABLE = ("mvnet-a-10", "mvnet-b-10", "mvnet-a-20", "mvnet-b-20")
+PENALTIES = ("eq7", "released")       # Eq. 7 as printed; the released code's mean over a layer's masks
+# The scale chapter 9 recommends, and under which the -nomaskwd and Fig. 2(a) runs are made: at λ = 0.1 the
+# printed Eq. 7 is 200x the released penalty at s = 20, and the 5-epoch λ sweep there gains about a point when
+# λ shrinks by that much. Chapter 9 asserts that the 12-epoch seeds agree.
+RECOMMENDED_PENALTY = "released"
+THREE_SEEDS = ("baseline", "versatile-3", "versatile-v2-1", *MVNET_TABLE, "mvnet-a-rand-20", "mvnet-b-rand-20")
 FIG2A_S = (2, 5, 10, 20, 50)
-# With Eq. 7's penalty at λ = 0.1, mvnet-a-50 diverges: 50 masks of D = 25 weights (the first layer) cannot be
-# orthogonal, so L_ortho >= (s^2/D - s)/2 stays large and keeps flipping masks. It is also run at the scale of
-# the released code's penalty (released_lam), which the paper's figure may have used.
-FIG2A_RELEASED_S = (50,)
+FIG2A_THREE_SEEDS_FROM = 20           # Fig. 2(a): three seeds at s >= 20, where the curve bends
 FIG2B_S, FIG2B_LAMBDAS, FIG2B_EPOCHS = (5, 10, 20), (0.001, 0.01, 0.1, 1, 10), 5
 NUMPY_RUNS = ("baseline", "versatile-3")
 BACKENDS = ("torch", "numpy")
 
-_NAME = re.compile(r"^(?P<model>.+?)(?:-lam(?P<lam>\d+(?:\.\d+)?(?:e-?\d+)?))?(?:-e(?P<epochs>\d+))?$")
+_NAME = re.compile(r"^(?P<model>.+?)(?P<released>-released)?(?:-lam(?P<lam>\d+(?:\.\d+)?(?:e-?\d+)?))?"
+                   r"(?:-e(?P<epochs>\d+))?(?P<nomaskwd>-nomaskwd)?$")
 
 
 def learns_masks(model: str) -> bool:
@@ -108,11 +117,16 @@ def spec_learns_masks(spec) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One training configuration; ``lam`` and ``epochs`` are None where the recipe's values hold."""
+    """One training configuration; ``lam`` and ``epochs`` are None where the recipe's values hold.
+
+    ``penalty``: ``"eq7"`` (Eq. 7 as printed) or ``"released"`` (the released code's scale); ``mask_weight_decay``
+    False exempts the mask latents from weight decay. Both only for variants with learned masks."""
     model: str
     lam: float | None = None
     epochs: int | None = None
     backend: str = "torch"
+    penalty: str = "eq7"
+    mask_weight_decay: bool = True
 
     def __post_init__(self):
         if self.model not in VARIANTS:
@@ -126,12 +140,22 @@ class Run:
             raise ValueError(f"epochs={self.epochs} must be a positive integer")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r} must be one of {BACKENDS}")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"penalty={self.penalty!r} must be one of {PENALTIES}")
+        changed = [f"penalty={self.penalty!r}"] * (self.penalty != "eq7") + ["mask_weight_decay=False"] * (
+            not self.mask_weight_decay)
+        if changed and not learns_masks(self.model):
+            raise ValueError(f"{' and '.join(changed)} given for {self.model!r}: only MVNet variants with learned "
+                             f"masks have a penalty and mask latents")
+        if not self.mask_weight_decay and self.backend != "torch":
+            raise ValueError("mask_weight_decay=False is implemented for backend='torch' only")
 
     @property
     def name(self) -> str:
         """``<model>[-lam<λ>][-e<epochs>][-numpy]``: the file stem before ``_seed<seed>``."""
-        return (self.model + ("" if self.lam is None else f"-lam{self.lam:g}")
-                + ("" if self.epochs is None else f"-e{self.epochs}") + ("-numpy" if self.backend == "numpy" else ""))
+        return (self.model + ("-released" if self.penalty == "released" else "")
+                + ("" if self.lam is None else f"-lam{self.lam:g}") + ("" if self.epochs is None else f"-e{self.epochs}")
+                + ("" if self.mask_weight_decay else "-nomaskwd") + ("-numpy" if self.backend == "numpy" else ""))
 
     @property
     def n_epochs(self) -> int:
@@ -143,6 +167,10 @@ class Run:
         if not learns_masks(self.model):
             return None
         return RECIPE["lam"] if self.lam is None else self.lam
+
+    @property
+    def released_penalty(self) -> bool:
+        return self.penalty == "released"
 
     def with_overrides(self, epochs=None, lam=None) -> Run:
         """The run with ``--epochs`` / ``--lam`` applied; a value equal to the run's own changes nothing,
@@ -156,38 +184,56 @@ class Run:
 
 
 def parse_run(text: str, backend: str = "torch") -> Run:
-    """``"mvnet-a-10-lam0.01-e5"`` -> ``Run("mvnet-a-10", lam=0.01, epochs=5)``; a bare variant name uses the recipe."""
+    """``"mvnet-a-10-lam0.01-e5"`` -> ``Run("mvnet-a-10", lam=0.01, epochs=5)``,
+    ``"mvnet-a-20-released-nomaskwd"`` -> ``Run("mvnet-a-20", penalty="released", mask_weight_decay=False)``;
+    a bare variant name uses the recipe."""
     match = _NAME.match(text)
     if match is None or match["model"] not in VARIANTS:
-        raise ValueError(f"run {text!r} is not <variant>[-lam<lambda>][-e<epochs>] with a variant of "
-                         f"minilib.models.VARIANTS ({', '.join(VARIANTS)})")
+        raise ValueError(f"run {text!r} is not <variant>[-released][-lam<lambda>][-e<epochs>][-nomaskwd] with a "
+                         f"variant of minilib.models.VARIANTS ({', '.join(VARIANTS)})")
     lam, epochs = match["lam"], match["epochs"]
-    return Run(match["model"], None if lam is None else float(lam), None if epochs is None else int(epochs), backend)
+    return Run(match["model"], None if lam is None else float(lam), None if epochs is None else int(epochs), backend,
+               penalty="released" if match["released"] else "eq7", mask_weight_decay=not match["nomaskwd"])
 
 
 def default_seeds(run: Run) -> tuple:
-    """Seeds 0, 1, 2 for the recipe runs of :data:`THREE_SEEDS` on the torch backend; seed 0 otherwise."""
-    plain = run.lam is None and run.epochs is None and run.backend == "torch"
-    return (0, 1, 2) if plain and run.model in THREE_SEEDS else (0,)
+    """Seeds 0, 1, 2 for the torch runs a claim compares (:func:`three_seed_runs`); seed 0 otherwise."""
+    return (0, 1, 2) if run.backend == "torch" and run.name in three_seed_runs() else (0,)
+
+
+def three_seed_runs() -> set:
+    """Names of the runs trained with three seeds: the recipe runs of :data:`THREE_SEEDS` under both penalty
+    scales where masks are learned, the ``-nomaskwd`` runs, Fig. 2(a) at s >= 20 and every Fig. 2(b) point."""
+    runs = [Run(model) for model in THREE_SEEDS] + _released_table_runs() + _no_mask_decay_runs()
+    runs += [run for run in _fig2a_runs() if int(run.model.rsplit("-", 1)[1]) >= FIG2A_THREE_SEEDS_FROM]
+    runs += _fig2b_runs()
+    return {run.name for run in runs}
+
+
+def _released_table_runs() -> list:
+    return [Run(model, penalty="released") for model in MVNET_TABLE]
+
+
+def _no_mask_decay_runs() -> list:
+    return [Run(f"mvnet-{kind}-20", penalty=RECOMMENDED_PENALTY, mask_weight_decay=False) for kind in "ab"]
+
+
+def _fig2a_runs() -> list:
+    return [Run(f"mvnet-a-{s}", penalty=penalty) for penalty in PENALTIES for s in FIG2A_S]
+
+
+def _fig2b_runs() -> list:
+    return [Run(f"mvnet-a-{s}", lam=lam, epochs=FIG2B_EPOCHS) for s in FIG2B_S for lam in FIG2B_LAMBDAS]
 
 
 def default_runs(backend: str = "torch") -> list:
-    """Every MNIST run of the papers: Tables 2-3, MVNet Table 1, Fig. 2(a) and the Fig. 2(b) λ sweep (torch);
-    or the NumPy-backend runs."""
+    """Every MNIST run of the papers: Tables 2-3, MVNet Table 1 under both penalty scales, the mask-decay runs,
+    Fig. 2(a) and the Fig. 2(b) λ sweep (torch); or the NumPy-backend runs. Each run appears once."""
     if backend == "numpy":
         return [Run(model, backend="numpy") for model in NUMPY_RUNS]
-    runs = [Run(model) for model in TABLE_RUNS]
-    runs += [Run(f"mvnet-a-{s}") for s in FIG2A_S if f"mvnet-a-{s}" not in TABLE_RUNS]
-    runs += [Run(f"mvnet-a-{s}", lam=released_lam(s)) for s in FIG2A_RELEASED_S]
-    runs += [Run(f"mvnet-a-{s}", lam=lam, epochs=FIG2B_EPOCHS) for s in FIG2B_S for lam in FIG2B_LAMBDAS]
-    return runs
-
-
-def released_lam(s: int, lam: float = RECIPE["lam"]) -> float:
-    """The λ at which Eq. 7's penalty of an MVNet-A equals the released code's: its mean over the layer's masks,
-    ||M^T M / D - I||_F^2 / s^2, is 2/s^2 times Eq. 7's 1/2 ||.||_F^2 (:func:`minilib.torch.ortho_loss_released`),
-    so λ_released * released = (2 λ_released / s^2) * Eq. 7; 8e-05 for s = 50 and λ = 0.1."""
-    return float(f"{2 * lam / s ** 2:.6g}")
+    runs = [Run(model) for model in TABLE_RUNS] + _released_table_runs() + _no_mask_decay_runs()
+    runs += _fig2a_runs() + _fig2b_runs()
+    return list({run.name: run for run in runs}.values())
 
 
 def default_plan(backend: str = "torch") -> list:
@@ -235,14 +281,16 @@ def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     """Train with the PyTorch twins (:mod:`minilib.torch.training`); returns the run's measurements."""
     rng = np.random.default_rng(seed)
     model = lenet(run.model, backend="torch", rng=rng)
-    return train_torch_model(model, rng, splits, epochs, run.penalty_lam, f"{run.name} seed {seed}")
+    return train_torch_model(model, rng, splits, epochs, run.penalty_lam, f"{run.name} seed {seed}",
+                             released=run.released_penalty, mask_weight_decay=run.mask_weight_decay)
 
 
 def train_torch_model(model, rng: np.random.Generator, splits: dict, epochs: int, lam: float | None,
-                      label: str) -> dict:
+                      label: str, released: bool = False, mask_weight_decay: bool = True) -> dict:
     """The recipe's training loop for any torch LeNet ``model`` (made float32 here), its mini-batches drawn
     from ``rng`` (the generator that drew the initial weights, so one seed fixes both); ``lam`` is λ of
-    MVNet Eq. 8 (None: no penalty); ``label`` names the run in the progress lines.
+    MVNet Eq. 8 (None: no penalty), at the released code's scale with ``released``; ``mask_weight_decay=False``
+    exempts the full-stack mask latents from weight decay; ``label`` names the run in the progress lines.
 
     Returns ``{"model", "history", "initial", "test_loss", "test_accuracy", "threads", "diverged"}``.
     """
@@ -254,10 +302,11 @@ def train_torch_model(model, rng: np.random.Generator, splits: dict, epochs: int
 
     model = model.float()
     tensors = {key: tuple(torch.from_numpy(array) for array in splits[key]) for key in ("train", "val", "test")}
-    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
-                                nesterov=RECIPE["nesterov"], weight_decay=RECIPE["weight_decay"])
+    optimizer = torch.optim.SGD(_parameter_groups(model, mask_weight_decay), lr=RECIPE["lr"],
+                                momentum=RECIPE["momentum"], nesterov=RECIPE["nesterov"],
+                                weight_decay=RECIPE["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    penalty = None if lam is None else (lambda: ortho_penalty(model, lam))
+    penalty = None if lam is None else (lambda: ortho_penalty(model, lam, released=released))
 
     initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *tensors["val"])))
     history = {key: [] for key in HISTORY_KEYS}
@@ -291,6 +340,19 @@ def train_torch_model(model, rng: np.random.Generator, splits: dict, epochs: int
             "test_accuracy": test_accuracy, "threads": torch.get_num_threads(), "diverged": diverged}
 
 
+def _parameter_groups(model, mask_weight_decay: bool):
+    """The optimiser's parameters: all in one group, or with the mask latents in a group without weight decay
+    (a decay pulls a latent towards 0, where the sign that binarizes it flips freely)."""
+    if mask_weight_decay:
+        return list(model.parameters())
+    named = list(model.named_parameters())
+    latents = [p for name, p in named if name.rsplit(".", 1)[-1] == "mask_latent"]
+    if not latents:
+        raise ValueError("mask_weight_decay=False, but the model has no mask_latent parameters")
+    return [{"params": [p for name, p in named if name.rsplit(".", 1)[-1] != "mask_latent"]},
+            {"params": latents, "weight_decay": 0.0}]
+
+
 def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     """Train with minilib's own layers and :func:`minilib.train.fit` (its tqdm bar per epoch)."""
     from ..fullstack import OrthoPenalty
@@ -303,7 +365,7 @@ def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     optimizer = SGD(model, lr=RECIPE["lr"], momentum=RECIPE["momentum"], nesterov=RECIPE["nesterov"],
                     weight_decay=RECIPE["weight_decay"])
     lam = run.penalty_lam
-    regularizer = None if lam is None else OrthoPenalty(model, lam=lam)
+    regularizer = None if lam is None else OrthoPenalty(model, lam=lam, released=run.released_penalty)
     lrs = [RECIPE["lr"] * (1 + math.cos(math.pi * e / epochs)) / 2 for e in range(epochs)]    # what CosineLR sets
 
     initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, softmax_cross_entropy, *splits["val"])))
@@ -340,7 +402,8 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
     return {
         "experiment": "mnist", "run": run.name, "model": run.model, "backend": run.backend,
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
-        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam},
+        "penalty": run.penalty if run.penalty_lam is not None else None, "mask_weight_decay": run.mask_weight_decay,
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "penalty": run.penalty},
         **measurements(trained, splits, wall),
     }
 

@@ -67,7 +67,7 @@ RECIPE = {
     "momentum": 0.9,
     "nesterov": False,
     "weight_decay": 5e-4,
-    "weight_decay_applies_to": "every parameter (filters, biases, mask latents); -nomaskwd: all but mask latents",
+    "weight_decay_applies_to": "every parameter (filters, biases, mask latents)",
     "batch_size": 128,
     "schedule": "cosine annealing from lr to 0 over the run's epochs, stepped once per epoch",
     "epochs": 12,
@@ -81,6 +81,7 @@ RECIPE = {
     "split": "train: first 50,000 training images; val: last 10,000; test: the 10,000 test images",
     "model_selection": "none: the last epoch's model is tested once; val accuracy is only reported",
 }
+NO_MASK_DECAY = "filters and biases; not the mask latents (-nomaskwd runs)"
 N_TRAIN, N_VAL = 50_000, 10_000
 QUICK_SIZES = {"train": 1024, "val": 512, "test": 512}      # --quick: a smoke test in seconds
 
@@ -403,7 +404,8 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "experiment": "mnist", "run": run.name, "model": run.model, "backend": run.backend,
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
         "penalty": run.penalty if run.penalty_lam is not None else None, "mask_weight_decay": run.mask_weight_decay,
-        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "penalty": run.penalty},
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "penalty": run.penalty,
+                   **({} if run.mask_weight_decay else {"weight_decay_applies_to": NO_MASK_DECAY})},
         **measurements(trained, splits, wall),
     }
 

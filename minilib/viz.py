@@ -8,6 +8,24 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+# ----------------------------------------------------------------------------- one style for every figure
+# The book shows a figure at most as wide as its column (736 px at 1280 px), shrinking a wider PNG. The sizes below
+# are the only text sizes the figures use; drawn at DPI and at most MAX_WIDTH inches wide, their smallest text stays
+# above 9 px on the page (tools/page_fit.py checks every figure of the built book against smallest_text_px()).
+DPI = 100
+MAX_WIDTH = 10.0
+TEXT_PT = {"title": 11, "label": 10, "small": 9}
+STYLE = {"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": TEXT_PT["label"], "axes.titlesize": TEXT_PT["title"],
+         "axes.labelsize": TEXT_PT["label"], "xtick.labelsize": TEXT_PT["small"], "ytick.labelsize": TEXT_PT["small"],
+         "legend.fontsize": TEXT_PT["small"], "legend.title_fontsize": TEXT_PT["small"],
+         "figure.titlesize": TEXT_PT["title"]}
+plt.rcParams.update(STYLE)
+
+
+def smallest_text_px() -> float:
+    """The smallest text of a figure drawn in this style, in pixels of its PNG."""
+    return min(TEXT_PT.values()) * DPI / 72
+
 
 def _axes(ax, figsize):
     if ax is None:

@@ -10,7 +10,6 @@ model the row names, so a row exists even before its run has been trained; its a
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import math
 import pathlib
@@ -18,6 +17,7 @@ import pathlib
 import numpy as np
 
 from ..accounting import format_millions, format_weights, summarize
+from ..tables import Table, format_rows  # noqa: F401  (the chapters call them as report.Table, report.format_rows)
 from ..models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, lenet
 from ..results import RESULTS_DIR
 
@@ -179,55 +179,6 @@ def mvnet_rows(groups: dict) -> list:
                      "paper_accuracy": paper["accuracy"], "accuracy": accuracy,
                      "gap": _gap(group, paper["accuracy"]), "group": group})
     return rows
-
-
-def _cell(row: dict, key: str) -> str:
-    value = row[key]
-    if key.startswith(("gap", "delta")):        # differences, in the unit of their column
-        return "" if value is None else f"{value:+.2f}"
-    return str(value)
-
-
-def format_rows(rows: list, columns: list) -> str:
-    """Aligned text table; ``columns`` = [(header, key), ...]; gaps print in percentage points."""
-    table = [[header for header, _ in columns]] + [[_cell(row, key) for _, key in columns] for row in rows]
-    widths = [max(len(line[k]) for line in table) for k in range(len(columns))]
-    lines = ["  ".join(text.ljust(width) if k == 0 else text.rjust(width)
-                       for k, (text, width) in enumerate(zip(line, widths))).rstrip() for line in table]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-@dataclasses.dataclass(frozen=True)
-class Table:
-    """Rows shown as a table: an HTML table in a notebook (and so in the book, where a wide text table would be cut
-    off by the page's column), aligned text (:func:`format_rows`) when printed. ``columns`` = [(header, key), ...];
-    ``wrap``: cells of prose that may break over lines (numbers never do)."""
-    rows: list
-    columns: list
-    title: str = ""
-    wrap: bool = False
-
-    def __str__(self) -> str:
-        return (self.title + "\n" if self.title else "") + format_rows(self.rows, self.columns)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        # the first column names the row; the others are numbers, right-aligned as in the text table and never
-        # wrapped (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a table of prose (wrap) is left-aligned and
-        # wraps. A table wider than the page scrolls.
-        cell = "padding:0.1em 0.5em;vertical-align:top;text-align:"
-        others = "left" if self.wrap else "right"
-        align = [f'style="{cell}left"'] + [f'style="{cell}{others}"'] * (len(self.columns) - 1)
-        head = "".join(f"<th {a}>{html.escape(header)}</th>" for a, (header, _) in zip(align, self.columns))
-        body = "".join("<tr>" + "".join(f"<td {a}>{html.escape(_cell(row, key))}</td>"
-                                        for a, (_, key) in zip(align, self.columns)) + "</tr>" for row in self.rows)
-        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        space = "normal" if self.wrap else "nowrap"
-        return (f'<div style="overflow-x:auto">'
-                f'<table class="minilib-table" style="font-size:0.85em;white-space:{space}">'
-                f'{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
 # the columns of :func:`cifar_rows` as two tables narrow enough for the page: size and accuracy, and CPU time

@@ -38,12 +38,15 @@ figures: $(STAMP)
 	$(BIN)/python -m minilib.figures
 
 ## make check-book: check the built book page by page (every _toc.yml page built, figures present, no error
-## output, math rendered, nothing loaded from the network); run it after `make book`.
+## output, math rendered, nothing loaded from the network) and, in headless Chromium at 1280 px, that nothing on any
+## page scrolls sideways or shrinks a figure's text below 9 px (tools/page_fit.py); run it after `make book`.
+## It needs Chromium (Debian/Ubuntu: `apt install chromium`) and fails without it.
 check-book: $(STAMP)
-	$(BIN)/pytest tests/test_book_html.py
+	REQUIRE_CHROMIUM=1 $(BIN)/pytest tests/test_book_html.py tests/test_book_fit.py
 
-## make screenshots: a full-page PNG of every _toc.yml page of the built book in _build/screenshots/, taken with
-## headless Chromium; it also lists equations and tables wider than the text column. Run it after `make book`.
+## make screenshots: a full-page PNG of every _toc.yml page of the built book at desktop (1280 px) and phone (390 px)
+## width in _build/screenshots/<width>/, taken with headless Chromium; at 1280 px it also lists every block that does
+## not fit its column. Run it after `make book`.
 screenshots: $(STAMP)
 	$(BIN)/python -m tools.screenshots --html _build/html --out _build/screenshots
 

@@ -117,9 +117,12 @@ def test_fig2_helpers_and_descriptions():
     assert R.fig2a_points(groups, (5, 10)) == {10: (1000.0, pytest.approx(99.0))}
     curves = R.fig2b_curves(groups, (5,), (0.01, 0.1), 5)
     assert math.isnan(curves[5][0]) and curves[5][1] == pytest.approx(98.0)
-    text = R.describe_runs(groups, ["mvnet-a-10", "baseline-numpy"])
-    assert "mvnet-a-10" in text and "git 01234567" in text
-    assert "python -m minilib.reproduce mnist --backend numpy --runs baseline" in text
+    table = R.describe_runs(groups, ["mvnet-a-10", "baseline-numpy"])
+    done, todo = table.rows
+    assert done["run"] == "mvnet-a-10" and done["git"] == "01234567" and done["seeds"] == "0"
+    assert todo["seeds"] == "not run yet"
+    assert todo["git"] == "python -m minilib.reproduce mnist --backend numpy --runs baseline"
+    assert "<th" in table._repr_html_() and "mvnet-a-10" in str(table)
 
 
 def test_load_results_names_the_command_when_the_folder_is_missing(tmp_path):

@@ -118,24 +118,28 @@ def group_results(results) -> dict:
     return {run: RunGroup(tuple(sorted(group, key=lambda r: r["seed"]))) for run, group in sorted(by_run.items())}
 
 
-def describe_runs(groups: dict, names, experiment: str = "mnist") -> str:
-    """One line per run: seeds, backend, minutes per run, threads, git revisions and date; or the command
-    that would make a run that has no result file yet."""
-    lines = []
+def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
+    """What was run, one row per run: seeds, backend, minutes per run, threads, git revisions and date; for a run
+    that has no result file yet, the command that would make it. A :class:`~minilib.tables.Table`: display it."""
+    rows = []
     for name in names:
         group = groups.get(name)
         if group is None:
             backend = " --backend numpy" if name.endswith("-numpy") else ""
-            lines.append(f"{name:<24} not run yet: python -m minilib.reproduce {experiment}{backend} "
-                         f"--runs {name.removesuffix('-numpy')}")
+            rows.append({"run": name, "seeds": "not run yet", "backend": "", "minutes": "", "threads": "",
+                         "git": f"python -m minilib.reproduce {experiment}{backend} --runs {name.removesuffix('-numpy')}",
+                         "date": ""})
             continue
-        revisions = ", ".join(sorted({result["git_revision"][:8] for result in group.results}))
+        revisions = sorted({result["git_revision"][:8] for result in group.results})
         threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
         minutes = np.mean(group.values(lambda result: result["wall_seconds"])) / 60
-        backend = group.first.get("backend", "torch")
-        lines.append(f"{name:<24} seeds {group.seeds}  {backend:>5}  {minutes:5.1f} min/run "
-                     f"({threads} thread(s))  git {revisions}  {group.first['date'][:10]}")
-    return "\n".join(lines)
+        rows.append({"run": name, "seeds": ", ".join(map(str, group.seeds)), "backend": group.first.get("backend", "torch"),
+                     "minutes": f"{minutes:.1f}", "threads": threads,
+                     # several revisions: the first, and how many more (every file records its own)
+                     "git": revisions[0] + (f" +{len(revisions) - 1}" if len(revisions) > 1 else ""),
+                     "date": group.first["date"][:10]})
+    return Table(rows, [("run", "run"), ("seeds", "seeds"), ("backend", "backend"), ("min/run", "minutes"),
+                        ("threads", "threads"), ("git", "git"), ("date", "date")], "What was run")
 
 
 def paper_percent(text: str) -> float:

@@ -7,19 +7,20 @@ so that no number in the text is typed by hand.
 """
 from __future__ import annotations
 
-import numbers
-
 
 def paste(name: str, value) -> float:
-    """Glue ``value`` as a Python float under ``name`` (a NumPy scalar would be shown with its type name) and return
-    it; not displayed where the cell runs."""
+    """Glue ``float(value)`` under ``name`` (a NumPy scalar would be shown with its type name) and return it; not
+    displayed where the cell runs."""
     from myst_nb import glue
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} must be a non-empty string")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"value={value!r} for {name!r} must be a real number")
-    value = float(value)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = float(value)        # a number, a NumPy scalar, or a table cell's text such as "28.8"
+    except (TypeError, ValueError):
+        raise TypeError(f"value={value!r} for {name!r} must be a real number") from None
     glue(name, value, display=False)
     return value
 

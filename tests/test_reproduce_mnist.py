@@ -166,7 +166,8 @@ def test_default_plan_has_every_paper_run_and_its_seeds():
     sweep = [name for name in plan if "-lam" in name and name.endswith(f"-e{mnist.FIG2B_EPOCHS}")]
     assert len(sweep) == len(mnist.FIG2B_S) * len(mnist.FIG2B_LAMBDAS) == 15
     assert all(plan[name] == (0, 1, 2) for name in sweep)
-    assert sum(len(seeds) for seeds in plan.values()) == 104
+    assert plan["mvnet-a-50-lam8e-05"] == (0,)         # Eq. 7 at the released scale's λ for s = 50
+    assert sum(len(seeds) for seeds in plan.values()) == 105
     numpy_plan = {run.name: seeds for run, seeds in mnist.default_plan("numpy")}
     assert numpy_plan == {"baseline-numpy": (0,), "versatile-3-numpy": (0,)}
 
@@ -179,6 +180,8 @@ def test_released_runs_train_with_the_released_penalty(monkeypatch):
     from minilib.torch import ortho_loss, ortho_loss_released
     latent = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (50, 1, 5, 5)))
     assert float(2 / 50 ** 2 * ortho_loss(latent)) == pytest.approx(float(ortho_loss_released(latent)), rel=1e-12)
+    lam = mnist.released_lam(50)
+    assert lam == 8e-05 and float(lam * ortho_loss(latent)) == pytest.approx(float(0.1 * ortho_loss_released(latent)))
 
     seen = []
     monkeypatch.setattr("minilib.torch.ortho_penalty", lambda model, lam, released=False: seen.append(released)

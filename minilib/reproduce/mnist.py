@@ -233,8 +233,15 @@ def default_runs(backend: str = "torch") -> list:
     if backend == "numpy":
         return [Run(model, backend="numpy") for model in NUMPY_RUNS]
     runs = [Run(model) for model in TABLE_RUNS] + _released_table_runs() + _no_mask_decay_runs()
-    runs += _fig2a_runs() + _fig2b_runs()
+    runs += _fig2a_runs() + [Run("mvnet-a-50", lam=released_lam(50))] + _fig2b_runs()
     return list({run.name: run for run in runs}.values())
+
+
+def released_lam(s: int, lam: float = RECIPE["lam"]) -> float:
+    """The λ at which Eq. 7's penalty of an MVNet-A equals the released code's at ``lam``: for shared masks the
+    released penalty is 2/s^2 times Eq. 7 (:func:`minilib.torch.ortho_loss_released`); 8e-05 for s = 50. The run
+    ``mvnet-a-50-lam8e-05`` (Eq. 7 at that λ) is the ``mvnet-a-50-released`` run written the other way."""
+    return float(f"{2 * lam / s ** 2:.6g}")
 
 
 def default_plan(backend: str = "torch") -> list:

@@ -1,0 +1,93 @@
+"""The accuracy claims of MVNet's MNIST experiments (Han et al. 2019, Table 1 and Fig. 2), each tested on our runs.
+
+Every claim is a set of comparisons of two runs, a - b in percentage points of test accuracy, with a 95 % Welch t
+interval over seeds (:func:`minilib.stats.welch_difference`) and a verdict:
+
+1. MVNet with s = 10 matches the baseline (A and B): *equivalence* within :data:`MATCH_MARGIN` points;
+2. learned masks beat fixed random ones at s = 20 (A and B): *direction*;
+3. separate masks (B) beat shared ones (A) at s = 10 and s = 20: *direction*;
+4. accuracy peaks near λ = 0.1 (Fig. 2(b), s = 5, 10, 20): λ = 0.1 beats λ = 0.001 and λ = 10, *direction*.
+
+Claims 1-3 are tested under both penalty scales (Eq. 7 as printed, and the released code's: run names with
+``-released``); the baseline and the random-mask runs have no penalty and serve both. Claim 4 is the λ sweep of
+Eq. 7. A run whose every seed diverged has lost: a comparison with it is decided by the divergence; the seeds that
+diverged in a partly diverged run are left out and counted in the row's note.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .. import stats
+from ..models import PAPER_MVNET_TABLE1
+from . import mnist
+from .report import paper_percent
+
+MATCH_MARGIN = 0.1          # points: "matches" = within a tenth of a point, the paper's s = 10 rows are 0.03 apart
+PENALTY_SUFFIX = {"eq7": "", "released": "-released"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """``a - b`` for one claim: ``kind`` "equivalence" (within ``margin``) or "direction" (a beats b)."""
+    claim: int
+    a: str
+    b: str
+    kind: str
+    penalty: str = "eq7"
+    margin: float = MATCH_MARGIN
+
+
+def comparisons() -> list:
+    """Every comparison of the four claims (see the module's list), under both penalty scales for claims 1-3."""
+    found = []
+    for penalty, suffix in PENALTY_SUFFIX.items():
+        found += [Comparison(1, f"mvnet-{kind}-10{suffix}", "baseline", "equivalence", penalty) for kind in "ab"]
+        found += [Comparison(2, f"mvnet-{kind}-20{suffix}", f"mvnet-{kind}-rand-20", "direction", penalty)
+                  for kind in "ab"]
+        found += [Comparison(3, f"mvnet-b-{s}{suffix}", f"mvnet-a-{s}{suffix}", "direction", penalty) for s in (10, 20)]
+    sweep = lambda s, lam: f"mvnet-a-{s}-lam{lam:g}-e{mnist.FIG2B_EPOCHS}"      # noqa: E731
+    found += [Comparison(4, sweep(s, 0.1), sweep(s, other), "direction") for s in mnist.FIG2B_S for other in (0.001, 10)]
+    return found
+
+
+def paper_difference(comparison: Comparison):
+    """The paper's a - b in points where both are rows of its Table 1 (claims 1-3), else None."""
+    a, b = (name.removesuffix("-released") for name in (comparison.a, comparison.b))
+    if a in PAPER_MVNET_TABLE1 and b in PAPER_MVNET_TABLE1:
+        return paper_percent(PAPER_MVNET_TABLE1[a]["accuracy"]) - paper_percent(PAPER_MVNET_TABLE1[b]["accuracy"])
+    return None
+
+
+def evaluate(comparison: Comparison, groups: dict) -> dict:
+    """One row: the comparison, our difference with its interval, the paper's, the verdict and a note.
+
+    ``groups``: :func:`minilib.reproduce.report.group_results` of the MNIST results. Missing runs, or fewer than two
+    finite seeds on a side, give the verdict "not run yet" / "too few seeds"."""
+    row = {"claim": comparison.claim, "a": comparison.a, "b": comparison.b, "penalty": comparison.penalty,
+           "kind": comparison.kind, "paper": paper_difference(comparison), "difference": None, "verdict": None,
+           "note": ""}
+    missing = [name for name in (comparison.a, comparison.b) if name not in groups]
+    if missing:
+        return {**row, "verdict": "not run yet", "note": "missing: " + ", ".join(missing)}
+    sides = {name: groups[name].accuracies for name in (comparison.a, comparison.b)}
+    finite = {name: values[np.isfinite(values)] for name, values in sides.items()}
+    lost = {name: len(values) - len(finite[name]) for name, values in sides.items()}
+    row["note"] = "; ".join(f"{name}: {k} of {len(sides[name])} seeds diverged" for name, k in lost.items() if k)
+    a, b = finite[comparison.a], finite[comparison.b]
+    if len(b) == 0 and len(a) > 0:                # b diverged on every seed: a beats it
+        return {**row, "verdict": stats.CONFIRMED if comparison.kind == "direction" else stats.CONTRADICTED}
+    if len(a) == 0 and len(b) > 0:
+        return {**row, "verdict": stats.CONTRADICTED}
+    if len(a) < 2 or len(b) < 2:
+        return {**row, "verdict": "too few seeds"}
+    difference = stats.welch_difference(a, b)
+    verdict = (stats.equivalence_verdict(difference, comparison.margin) if comparison.kind == "equivalence"
+               else stats.direction_verdict(difference))
+    return {**row, "difference": difference, "verdict": verdict}
+
+
+def claim_rows(groups: dict) -> list:
+    """:func:`evaluate` of every comparison of :func:`comparisons`."""
+    return [evaluate(comparison, groups) for comparison in comparisons()]

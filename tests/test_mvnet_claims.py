@@ -1,0 +1,63 @@
+"""The MVNet claims on synthetic runs whose answer is known: a clear win, a clear loss, noise, a match within the
+margin, and divergence deciding a comparison."""
+import pytest
+
+from minilib import stats
+from minilib.reproduce import mvnet_claims as M
+from minilib.reproduce import report as R
+
+
+def runs(name, *accuracies):
+    """Result dicts of one run, one per seed; None is a seed that diverged."""
+    return [{"run": name, "seed": seed, "test_accuracy": None if acc is None else acc / 100,
+             "diverged": {"epoch": 1, "batch": 3} if acc is None else None} for seed, acc in enumerate(accuracies)]
+
+
+def verdict(comparison, *results):
+    return M.evaluate(comparison, R.group_results([r for group in results for r in group]))
+
+
+def test_the_plan_covers_four_claims_and_both_penalty_scales():
+    found = M.comparisons()
+    assert {c.claim for c in found} == {1, 2, 3, 4}
+    assert {c.penalty for c in found if c.claim < 4} == {"eq7", "released"}
+    assert sum(c.claim == 4 for c in found) == 6
+    released = [c for c in found if c.penalty == "released"]
+    assert all(c.a.endswith("-released") for c in released)
+    assert all(c.b == "baseline" or "rand" in c.b or c.b.endswith("-released") for c in released)
+
+
+def test_a_clear_win_and_a_clear_loss():
+    win = M.Comparison(2, "mvnet-a-20", "mvnet-a-rand-20", "direction")
+    row = verdict(win, runs("mvnet-a-20", 99.0, 99.02, 98.98), runs("mvnet-a-rand-20", 98.5, 98.52, 98.48))
+    assert row["verdict"] == stats.CONFIRMED and row["difference"].mean == pytest.approx(0.5)
+    assert row["paper"] == pytest.approx(99.01 - 98.55)
+    row = verdict(win, runs("mvnet-a-20", 98.5, 98.52, 98.48), runs("mvnet-a-rand-20", 99.0, 99.02, 98.98))
+    assert row["verdict"] == stats.CONTRADICTED
+
+
+def test_noise_is_not_resolvable_and_a_match_within_the_margin_is_confirmed():
+    direction = M.Comparison(3, "mvnet-b-10", "mvnet-a-10", "direction")
+    row = verdict(direction, runs("mvnet-b-10", 99.3, 98.9, 99.1), runs("mvnet-a-10", 99.0, 99.3, 98.9))
+    assert row["verdict"] == stats.UNRESOLVED
+    match = M.Comparison(1, "mvnet-a-10", "baseline", "equivalence")
+    row = verdict(match, runs("mvnet-a-10", 99.20, 99.21, 99.19), runs("baseline", 99.21, 99.20, 99.19))
+    assert row["verdict"] == stats.CONFIRMED
+    row = verdict(match, runs("mvnet-a-10", 98.90, 98.91, 98.89), runs("baseline", 99.21, 99.20, 99.19))
+    assert row["verdict"] == stats.CONTRADICTED
+
+
+def test_divergence_decides_and_is_counted():
+    sweep = M.Comparison(4, "mvnet-a-20-lam0.1-e5", "mvnet-a-20-lam10-e5", "direction")
+    row = verdict(sweep, runs("mvnet-a-20-lam0.1-e5", 98.0, 98.1, 97.9), runs("mvnet-a-20-lam10-e5", None, None, None))
+    assert row["verdict"] == stats.CONFIRMED and "3 of 3 seeds diverged" in row["note"]
+    row = verdict(sweep, runs("mvnet-a-20-lam0.1-e5", None, None), runs("mvnet-a-20-lam10-e5", 97.0, 97.1))
+    assert row["verdict"] == stats.CONTRADICTED
+    row = verdict(sweep, runs("mvnet-a-20-lam0.1-e5", 98.0, None, 98.2), runs("mvnet-a-20-lam10-e5", 97.0, 97.1, 97.05))
+    assert row["verdict"] == stats.CONFIRMED and "1 of 3 seeds diverged" in row["note"]
+
+
+def test_missing_runs_and_single_seeds_are_said_so():
+    comparison = M.Comparison(2, "mvnet-b-20", "mvnet-b-rand-20", "direction")
+    assert verdict(comparison, runs("mvnet-b-20", 99.0))["verdict"] == "not run yet"
+    assert verdict(comparison, runs("mvnet-b-20", 99.0), runs("mvnet-b-rand-20", 98.0))["verdict"] == "too few seeds"

@@ -315,13 +315,13 @@ def _splits(c, s):
 
 
 def compression_rate(c, n, k, m, s) -> float:
-    """Stored weights relative to the original convolution, Eq. 6:
+    """Stored weights relative to the original convolution, Li et al.'s Eq. 6:
 
         (m*p*k^2 + m*n*s) / (n*c*k^2) = m/(n*s) + m/(p*k^2),    p = c/s.
 
-    s = 1 is Eq. 4 (m basis filters of the whole c x k x k filter, Fig. 1 left); s = c is
-    Eq. 5 (2-D channel-wise basis, Fig. 1 right). ``k`` is an int or a pair (kh, kw) (the
-    paper's w x h). Biases are not counted.
+    s = 1 is their Eq. 4 (m basis filters of the whole c x k x k filter, Fig. 1 left);
+    s = c is their Eq. 5 (2-D channel-wise basis, Fig. 1 right). ``k`` is an int or a
+    pair (kh, kw) (the paper's w x h). Biases are not counted.
     """
     c, s, p = _splits(c, s)
     n, m = checks.positive_int(n, "n"), checks.positive_int(m, "m")

@@ -64,7 +64,8 @@ def conv2d_backward(dout, cache):
     n = x_shape[0]
     *_, (oh, ow) = window_geometry(x_shape, (kh, kw), stride, padding, dilation)
     checks.upstream_gradient(dout, (n, f, oh, ow))
-    dy = dout.transpose(1, 0, 2, 3).reshape(f, -1)                 # (F, N*OH*OW), columns (n, oh, ow)
+    # (F, N*OH*OW), columns (n, oh, ow)
+    dy = dout.transpose(1, 0, 2, 3).reshape(f, -1)
     dw = (dy @ cols.T).reshape(w.shape)
     db = dy.sum(axis=1) if has_bias else None
     dcols = w.reshape(f, -1).T @ dy                                # (C*kh*kw, N*OH*OW)
@@ -73,18 +74,22 @@ def conv2d_backward(dout, cache):
 
 
 def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
-    """Reference convolution with a loop over every output pixel (slow, obviously correct).
+    """Reference convolution with a loop over every output pixel.
 
-    Same arguments and return value as :func:`conv2d_forward`.
+    Slow, obviously correct. Same arguments and return value as :func:`conv2d_forward`.
     """
     check_conv_args(x, w, b)
     f, _, kh, kw = w.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
+        x.shape, (kh, kw), stride, padding, dilation
+    )
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.zeros((x.shape[0], f, oh, ow), dtype=x.dtype)
     for y in range(oh):
         for z in range(ow):
-            field = x_pad[:, :, y * sh:y * sh + dh * (kh - 1) + 1:dh, z * sw:z * sw + dw * (kw - 1) + 1:dw]
+            rows = slice(y * sh, y * sh + dh * (kh - 1) + 1, dh)
+            columns = slice(z * sw, z * sw + dw * (kw - 1) + 1, dw)
+            field = x_pad[:, :, rows, columns]
             out[:, :, y, z] = np.tensordot(field, w, axes=([1, 2, 3], [1, 2, 3]))
     if b is not None:
         out += b[None, :, None, None]
@@ -98,7 +103,9 @@ def conv2d_backward_naive(dout, cache):
     ``dout`` times ``w`` back to that field and ``dout`` times the field to ``w``.
     """
     x, w, has_bias, (stride, padding, dilation) = cache
-    (kh, kw), (sh, sw), (ph, pw), (dil_h, dil_w), (oh, ow) = window_geometry(x.shape, w.shape[2:], stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dil_h, dil_w), (oh, ow) = window_geometry(
+        x.shape, w.shape[2:], stride, padding, dilation
+    )
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     dx_pad = np.zeros_like(x_pad)
     dw = np.zeros_like(w)

@@ -24,7 +24,8 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
     and restored), so it works for parameters held inside a layer too. ``dout``
     defaults to 1 (a scalar ``f``). Costs 2 * x.size calls of ``f``.
     """
-    checks.array(x, "x")   # an integer x would round x + h back to x and give a zero gradient
+    # an integer x would round x + h back to x and give a zero gradient
+    checks.array(x, "x")
     grad = np.zeros_like(x, dtype=float)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     for _ in it:
@@ -41,11 +42,16 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
 
 def check_layer_gradients(layer, x, rng, h=1e-5):
     """Compare a layer's analytic ``backward`` with centred differences, for the input
-    and every parameter. Returns ``{name: rel_error}`` with keys ``"x"`` and each parameter."""
+    and every parameter. Returns ``{name: rel_error}`` with keys ``"x"`` and each
+    parameter."""
     out = layer.forward(x)
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout)
-    errors = {"x": rel_error(dx, numeric_gradient(lambda: layer.forward(x), x, dout, h))}
+    errors = {
+        "x": rel_error(dx, numeric_gradient(lambda: layer.forward(x), x, dout, h))
+    }
     for key, param in layer.params.items():
-        errors[key] = rel_error(layer.grads[key], numeric_gradient(lambda: layer.forward(x), param, dout, h))
+        analytic = layer.grads[key]
+        numeric = numeric_gradient(lambda: layer.forward(x), param, dout, h)
+        errors[key] = rel_error(analytic, numeric)
     return errors

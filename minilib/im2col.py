@@ -23,7 +23,9 @@ import numpy as np
 from . import checks
 
 
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
@@ -65,7 +67,9 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     taps, and each tap copies one strided slice of the padded input.
     """
     checks.array(x, "x", 4, "(N, C, H, W)")
-    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(
+        x.shape, kernel_size, stride, padding, dilation
+    )
     n, c = x.shape[:2]
     # Batch goes next to the pixels so the columns come out ordered (n, oh, ow). The
     # transpose is only a view: each tap's copy below does the reordering.
@@ -105,9 +109,16 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation
     return x_pad
 
 
-def im2col_naive(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
-    """Reference :func:`im2col` with explicit loops over every index (slow, obviously correct)."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+def im2col_naive(
+    x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1
+) -> np.ndarray:
+    """Reference :func:`im2col` with explicit loops over every index.
+
+    Slow, obviously correct.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
+        x.shape, kernel_size, stride, padding, dilation
+    )
     n, c, h, w = x.shape
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.zeros((c * kh * kw, n * oh * ow), dtype=x.dtype)
@@ -118,13 +129,19 @@ def im2col_naive(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) ->
                 for ch in range(c):
                     for i in range(kh):
                         for j in range(kw):
-                            cols[(ch * kh + i) * kw + j, column] = x_pad[b, ch, y * sh + i * dh, xx * sw + j * dw]
+                            row = (ch * kh + i) * kw + j
+                            pixel = (b, ch, y * sh + i * dh, xx * sw + j * dw)
+                            cols[row, column] = x_pad[pixel]
     return cols
 
 
-def col2im_naive(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
+def col2im_naive(
+    cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1
+) -> np.ndarray:
     """Reference :func:`col2im` with explicit loops (slow, obviously correct)."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
+        x_shape, kernel_size, stride, padding, dilation
+    )
     n, c, h, w = x_shape
     x_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for b in range(n):
@@ -134,5 +151,7 @@ def col2im_naive(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, di
                 for ch in range(c):
                     for i in range(kh):
                         for j in range(kw):
-                            x_pad[b, ch, y * sh + i * dh, xx * sw + j * dw] += cols[(ch * kh + i) * kw + j, column]
+                            row = (ch * kh + i) * kw + j
+                            pixel = (b, ch, y * sh + i * dh, xx * sw + j * dw)
+                            x_pad[pixel] += cols[row, column]
     return x_pad[:, :, ph:ph + h, pw:pw + w]

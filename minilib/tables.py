@@ -46,15 +46,17 @@ class Table:
     def _repr_html_(self) -> str:
         # the first column names the row; the others are numbers, right-aligned as in the text table and never
         # wrapped (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a table of prose (wrap) is left-aligned and
-        # wraps. A table wider than the page scrolls.
+        # wraps. Headers always may wrap: a long header over a column of short numbers would otherwise set the
+        # table's width. A table still wider than the page scrolls.
         cell = "padding:0.1em 0.5em;vertical-align:top;text-align:"
         others = "left" if self.wrap else "right"
-        align = [f'style="{cell}left"'] + [f'style="{cell}{others}"'] * (len(self.columns) - 1)
-        head = "".join(f"<th {a}>{html.escape(header)}</th>" for a, (header, _) in zip(align, self.columns))
-        body = "".join("<tr>" + "".join(f"<td {a}>{html.escape(_cell(row, key))}</td>"
+        space = "normal" if self.wrap else "nowrap"
+        align = [f"{cell}left"] + [f"{cell}{others}"] * (len(self.columns) - 1)
+        head = "".join(f'<th style="{a};white-space:normal">{html.escape(header)}</th>'
+                       for a, (header, _) in zip(align, self.columns))
+        body = "".join("<tr>" + "".join(f'<td style="{a};white-space:{space}">{html.escape(_cell(row, key))}</td>'
                                         for a, (_, key) in zip(align, self.columns)) + "</tr>" for row in self.rows)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        space = "normal" if self.wrap else "nowrap"
         return (f'<div style="overflow-x:auto">'
-                f'<table class="minilib-table" style="font-size:0.85em;white-space:{space}">'
+                f'<table class="minilib-table" style="font-size:0.85em">'
                 f'{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')

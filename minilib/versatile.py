@@ -66,7 +66,7 @@ def num_secondaries(kernel_size) -> int:
 
 
 def secondary_masks(kernel_size) -> np.ndarray:
-    """The masks M_1..M_s of Eq. 2 as a 0/1 array of shape (s, d, d).
+    """The masks M_1..M_s of Wang et al.'s Eq. 2, a 0/1 array of shape (s, d, d).
 
     Secondary i (0-based) keeps the centred window [i, d-i) x [i, d-i), of size d - 2i
     (the paper's (d - 2i + 2) with 1-based i): a 5x5 filter gives 5x5, 3x3, 1x1 windows,
@@ -95,9 +95,10 @@ def versatile_shape(in_channels, out_channels, kernel_size, delta=0, g=1, combin
     checks.one_of(channel_mode, "channel_mode", CHANNEL_MODES)
     if delta >= c:
         raise ValueError(f"delta={delta} must be smaller than in_channels={c}: "
-                         f"each channel window keeps ĉ = in_channels - delta >= 1 channels (Eq. 8)")
+                         f"each channel window keeps ĉ = in_channels - delta >= 1 channels (Wang et al.'s Eq. 8)")
     if delta % g:
-        raise ValueError(f"delta={delta} must be divisible by g={g} so that n = delta/g + 1 is an integer (Eq. 8)")
+        raise ValueError(f"delta={delta} must be divisible by g={g} so that n = delta/g + 1 is an integer "
+                         f"(Wang et al.'s Eq. 8)")
     s, n = (d + 1) // 2, delta // g + 1
     per_primary = s * n if combine == "concat" else n
     if out_channels % per_primary:
@@ -245,47 +246,63 @@ def _weight_rows(weight, i, stored, d):
     return np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(-1, weight.shape[0])
 
 
-def versatile_conv2d_forward(x, weight, bias=None, stride=1, padding=0, delta=0, g=1,
-                             combine="concat", channel_mode="paper"):
+def versatile_conv2d_forward(
+    x, weight, bias=None, stride=1, padding=0, delta=0, g=1, combine="concat",
+    channel_mode="paper"
+):
     """Versatile convolution, computed as Proposition 1 counts it.
 
-    Shapes: x (N, c, H, W); weight (P, c, d, d) (``channel_mode="paper"``) or (P, ĉ, d, d)
-    (``"official"``); bias (out_channels,), (P,) for a shared bias, or None
+    Shapes: x (N, c, H, W); weight (P, c, d, d) (``channel_mode="paper"``) or
+    (P, ĉ, d, d) (``"official"``); bias (out_channels,), (P,) for a shared bias, or None
     -> out (N, out_channels, OH, OW) with out_channels = s*n*P (concat) or n*P (sum) and
     OH = floor((H + 2*padding - d) / stride) + 1, the same for every secondary.
 
-    Secondary i is the cropped (d-2i) x (d-2i) kernel applied to the padded input cropped by
-    i on each side; its rows (B*OH*OW, (d-2i)^2 ĉ) come from one channels-last unfold.
+    Secondary i is the cropped (d-2i) x (d-2i) kernel applied to the padded input
+    cropped by i on each side; its rows (B*OH*OW, (d-2i)^2 ĉ) come from one
+    channels-last unfold.
     Returns ``(out, cache)``.
     """
     checks.array(x, "x", 4, "(N, C, H, W)")
-    shape, out_channels = _check_weight(weight, x.shape[1], delta, g, combine, channel_mode)
+    shape, out_channels = _check_weight(
+        weight, x.shape[1], delta, g, combine, channel_mode
+    )
     _check_bias(bias, out_channels, shape.primaries)
     geometry = window_geometry(x.shape, (shape.d, shape.d), stride, padding)
     _, stride, padding, _, (oh, ow) = geometry
     dtype = np.result_type(x.dtype, weight.dtype)
     weight = weight.astype(dtype, copy=False)
-    plan = [(i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))
-            for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode)]
+    plan = [
+        (i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))
+        for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode)
+    ]
     x_cl = _channels_last(x.astype(dtype, copy=False))
     n_images, p = x.shape[0], shape.primaries
-    out = (np.empty if combine == "concat" else np.zeros)((n_images, out_channels, oh, ow), dtype=dtype)
-    row_length = shape.d * shape.d * shape.c_hat                      # the largest secondary's rows
+    empty = np.empty if combine == "concat" else np.zeros
+    out = empty((n_images, out_channels, oh, ow), dtype=dtype)
+    # the largest secondary's rows
+    row_length = shape.d * shape.d * shape.c_hat
     chunks = _batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
-    buffer = _unfold_buffer(chunks, oh * ow, row_length, dtype)         # reused by every secondary
+    # reused by every secondary
+    buffer = _unfold_buffer(chunks, oh * ow, row_length, dtype)
     for chunk in chunks:
         x_pad = _zero_pad(x_cl[chunk], padding)
         for i, block, inputs, _, w_rows in plan:
             k = shape.d - 2 * i
-            rows = _unfold(x_pad[:, i:, i:, inputs], (k, k), stride, (1, 1), (oh, ow), buffer)  # (B*OH*OW, k*k*ĉ)
-            product = (rows @ w_rows).reshape(-1, oh * ow, p).transpose(0, 2, 1)        # (B, P, OH*OW)
+            # (B*OH*OW, k*k*ĉ)
+            rows = _unfold(
+                x_pad[:, i:, i:, inputs], (k, k), stride, (1, 1), (oh, ow), buffer
+            )
+            # (B, P, OH*OW)
+            product = (rows @ w_rows).reshape(-1, oh * ow, p).transpose(0, 2, 1)
             target = out[chunk, block].reshape(-1, p, oh * ow)
             if combine == "concat":
                 np.copyto(target, product)
             else:
-                target += product                                                       # Eq. 4
+                # summed secondaries, Wang et al.'s Eq. 4
+                target += product
     if bias is not None:
-        out += expand_bias(bias.astype(dtype, copy=False), out_channels)[:, None, None]
+        full_bias = expand_bias(bias.astype(dtype, copy=False), out_channels)
+        out += full_bias[:, None, None]
     return out, (x_cl, weight, bias, shape, plan, geometry)
 
 

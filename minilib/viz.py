@@ -36,11 +36,11 @@ def _axes(ax, figsize):
 def show_matrix(matrix, ax=None, title="", xlabel="", ylabel="", cmap="viridis", annotate=False, fmt="{:.0f}"):
     """Heat map of a 2-D array (e.g. an im2col matrix), with optional numbers in the cells."""
     matrix = np.asarray(matrix)
-    ax = _axes(ax, (min(12, 0.35 * matrix.shape[1] + 2), min(8, 0.35 * matrix.shape[0] + 1.5)))
+    ax = _axes(ax, (min(MAX_WIDTH, 0.35 * matrix.shape[1] + 2), min(8, 0.35 * matrix.shape[0] + 1.5)))
     image = ax.imshow(matrix, cmap=cmap, aspect="auto", interpolation="nearest")
     if annotate:
         for (r, c), value in np.ndenumerate(matrix):
-            ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=7, color="white")
+            ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=TEXT_PT["small"], color="white")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.figure.colorbar(image, ax=ax, fraction=0.03)
     return ax
@@ -98,12 +98,12 @@ def plot_history(history, title=""):
 
 def plot_bars(labels, values, ax=None, title="", ylabel="", fmt="{:.3g}"):
     """Bar chart with the value written on each bar."""
-    ax = _axes(ax, (max(4, 1.1 * len(labels)), 3))
+    ax = _axes(ax, (min(MAX_WIDTH, max(4, 1.1 * len(labels))), 3))
     bars = ax.bar(range(len(values)), values)
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
     for bar, value in zip(bars, values):
         ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+                    ha="center", va="bottom", fontsize=TEXT_PT["small"])
     ax.set(title=title, ylabel=ylabel)
     return ax
 
@@ -143,7 +143,7 @@ def show_im2col(x, kernel_size, stride=1, padding=0, dilation=1, columns=(0,), f
     def cells(ax, values):
         ax.imshow(values, cmap="Blues", norm=norm, interpolation="nearest")
         for (r, q), value in np.ndenumerate(values):
-            ax.text(q, r, fmt.format(value), ha="center", va="center", fontsize=8,
+            ax.text(q, r, fmt.format(value), ha="center", va="center", fontsize=TEXT_PT["small"],
                     color="white" if norm(value) > 0.6 else "black")
 
     def box(ax, r, q, colour, inset, height=1, width=1):
@@ -165,9 +165,9 @@ def show_im2col(x, kernel_size, stride=1, padding=0, dilation=1, columns=(0,), f
             for i in range(kh):
                 for j in range(kw):
                     box(ax, y * sh + i * dh, z * sw + j * dw, colours[idx % len(colours)], 0.04 + 0.09 * idx)
-        ax.set_xticks(range(wp), [str(q - pw) for q in range(wp)], fontsize=7)
-        ax.set_yticks(range(hp), [str(r - ph) for r in range(hp)], fontsize=7)
-        ax.set_title(f"x[{b}, {ch}]" + (" (zero-padded)" if ph or pw else ""), fontsize=9)
+        ax.set_xticks(range(wp), [str(q - pw) for q in range(wp)], fontsize=TEXT_PT["small"])
+        ax.set_yticks(range(hp), [str(r - ph) for r in range(hp)], fontsize=TEXT_PT["small"])
+        ax.set_title(f"x[{b}, {ch}]" + (" (zero-padded)" if ph or pw else ""), fontsize=TEXT_PT["label"])
         ax.set_anchor("N")
 
     ax = axes[-1]
@@ -175,18 +175,18 @@ def show_im2col(x, kernel_size, stride=1, padding=0, dilation=1, columns=(0,), f
     for idx, k in enumerate(columns):
         box(ax, 0, k, colours[idx % len(colours)], 0.04, height=cols.shape[0])
     ax.set_yticks(range(cols.shape[0]), [f"({a},{i},{j})" for a in range(c) for i in range(kh) for j in range(kw)],
-                  fontsize=7)
+                  fontsize=TEXT_PT["small"])
     ax.set_xticks(range(cols.shape[1]), [f"({a},{y},{z})" for a in range(n) for y in range(oh) for z in range(ow)],
-                  fontsize=7, rotation=90)
+                  fontsize=TEXT_PT["small"], rotation=90)
     ax.set_ylabel("row (c, i, j)")
     ax.set_xlabel("column (n, oh, ow)")
-    ax.set_title(f"cols = im2col(x): {cols.shape[0]} x {cols.shape[1]}", fontsize=9)
+    ax.set_title(f"cols = im2col(x): {cols.shape[0]} x {cols.shape[1]}", fontsize=TEXT_PT["label"])
     ax.set_anchor("N")
     fig.tight_layout()
     return fig
 
 
-def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=8, limits=None):
+def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=TEXT_PT["small"], limits=None):
     """A small 2-D array drawn as square cells with every value written in it (e.g. a kernel,
     a gradient on a tiny image, or how many windows read each pixel). ``limits`` = (vmin, vmax)
     fixes the colour scale (default: the array's own range). Returns the axes."""
@@ -202,8 +202,8 @@ def show_grid(values, ax=None, title="", fmt="{:g}", cmap="Blues", fontsize=8, l
                 color="white" if norm(value) > 0.6 else "black")
     ax.set_xticks(range(values.shape[1]))
     ax.set_yticks(range(values.shape[0]))
-    ax.tick_params(labelsize=7, length=0)
-    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=TEXT_PT["small"], length=0)
+    ax.set_title(title, fontsize=TEXT_PT["label"])
     return ax
 
 
@@ -214,7 +214,7 @@ def plot_conv_benchmark(bench):
     names = [layer["name"] for layer in layers]
     sgemm = bench["sgemm"]["gflops"]
     variants = [("numpy_im2col", "im2col (minilib.conv)"), ("numpy", "fast (minilib.fastconv)"), ("torch", "PyTorch")]
-    fig, (ax_pct, ax_ratio) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax_pct, ax_ratio) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 3.8))
     width = 0.8 / len(variants)
     for k, (key, label) in enumerate(variants):
         positions = np.arange(len(layers)) + (k - 1) * width
@@ -222,13 +222,13 @@ def plot_conv_benchmark(bench):
         ratio = [layer[key]["forward_backward_s"] / layer["torch"]["forward_backward_s"] for layer in layers]
         for ax, values in ((ax_pct, pct), (ax_ratio, ratio)):
             bars = ax.bar(positions, values, width, label=label)
-            ax.bar_label(bars, fmt="%.2g", fontsize=7)
+            ax.bar_label(bars, fmt="%.2g", fontsize=TEXT_PT["small"])
     ax_pct.set(ylabel="% of sgemm GFLOP/s", title=f"forward (sgemm = {sgemm:.0f} GFLOP/s)")
     ax_ratio.set(ylabel="time / PyTorch time", title="forward + backward")
     ax_ratio.axhline(1.0, color="gray", lw=0.8)
     for ax in (ax_pct, ax_ratio):
         ax.set_xticks(range(len(layers)), names)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=TEXT_PT["small"])
     fig.tight_layout()
     return fig
 
@@ -248,7 +248,7 @@ def show_secondary_filters(primary, masks, fmt="{:.1f}"):
     primary, masks = np.asarray(primary), np.asarray(masks)
     d, s = primary.shape[0], len(masks)
     limits = (-np.abs(primary).max(), np.abs(primary).max())     # one scale for all panels, 0 in the middle
-    fig, axes = plt.subplots(1, s + 1, figsize=(2.3 * (s + 1), 2.6))
+    fig, axes = plt.subplots(1, s + 1, figsize=(min(2.3 * (s + 1), MAX_WIDTH), 2.6))
     show_grid(primary, ax=axes[0], title="primary f", fmt=fmt, cmap="coolwarm", limits=limits)
     for i in range(s):
         k = d - 2 * i
@@ -266,16 +266,17 @@ def show_spatial_versatile(image, primary, stride, y_standard, y_versatile):
 
     Top row: (a) the input with the windows a d x d filter visits at ``stride`` (the first one split into
     its s nested secondary windows), (b) the primary filter with its secondary windows, (c) the one map a
-    standard filter gives. Bottom row: (d) the s maps of the versatile filter, one per secondary, framed in
-    its window's colour. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW). Two rows keep the figure
-    narrow enough to read at the width of a book page.
+    standard filter gives. Bottom row: (d), (e), (f), ... the s maps of the versatile filter, the map of
+    f_1, f_2, ..., each framed in its window's colour. ``y_standard`` (OH, OW), ``y_versatile`` (s, OH, OW).
+    Two rows keep the figure narrow enough to read at the width of a book page.
     """
     image, primary = np.asarray(image), np.asarray(primary)
     y_standard, y_versatile = np.asarray(y_standard), np.asarray(y_versatile)
     d, s = primary.shape[0], len(y_versatile)
     oh, ow = y_standard.shape
     columns = max(3, s)
-    fig, axes = plt.subplots(2, columns, figsize=(2.8 * columns, 6.0), gridspec_kw={"height_ratios": [1.25, 1]})
+    fig, axes = plt.subplots(2, columns, figsize=(min(2.8 * columns, MAX_WIDTH), 6.0),
+                             gridspec_kw={"height_ratios": [1.25, 1]})
     for ax in axes.flat[3:columns]:
         ax.axis("off")
     for ax in axes[1, s:]:
@@ -287,17 +288,18 @@ def show_spatial_versatile(image, primary, stride, y_standard, y_versatile):
             _outline(ax, r * stride, c * stride, d, "0.6", lw=1.0, ls="--")
     for i in range(s):
         _outline(ax, i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
-    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=10)
+    ax.set_title(f"(a) input, {d}×{d} windows, stride {stride}", fontsize=TEXT_PT["label"])
     ax.axis("off")
-    show_grid(primary, ax=axes[0, 1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm", fontsize=7,
+    show_grid(primary, ax=axes[0, 1], title="(b) primary + secondaries", fmt="{:.1f}", cmap="coolwarm",
               limits=(-np.abs(primary).max(), np.abs(primary).max()))
     for i in range(s):
         _outline(axes[0, 1], i, i, d - 2 * i, SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)])
     show_grid(y_standard, ax=axes[0, 2], title="(c) standard filter: 1 map", fmt="{:.1f}", cmap="Greys")
     for i in range(s):
         ax = axes[1, i]
-        show_grid(y_versatile[i], ax=ax, title=f"(d) map of $f_{i + 1}$ ({d - 2 * i}×{d - 2 * i})", fmt="{:.1f}",
-                  cmap="Greys")
+        panel = chr(ord("d") + i)                       # (d), (e), (f), ...: one panel per secondary
+        show_grid(y_versatile[i], ax=ax, title=f"({panel}) map of $f_{i + 1}$ ({d - 2 * i}×{d - 2 * i})",
+                  fmt="{:.1f}", cmap="Greys")
         for spine in ax.spines.values():
             spine.set(edgecolor=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)], lw=3)
     fig.tight_layout()
@@ -324,12 +326,12 @@ def show_channel_windows(windows, in_channels, stored_channels, title=""):
         ax.set_xticks(np.arange(-0.5, width), minor=True)
         ax.set_yticks(np.arange(-0.5, n), minor=True)
         ax.grid(which="minor", color="white", lw=2)
-        ax.tick_params(which="both", length=0, labelsize=8)
+        ax.tick_params(which="both", length=0, labelsize=TEXT_PT["small"])
         ax.set_xlabel(label)
-    ax_in.set_title("reads input channels", fontsize=10)
-    ax_w.set_title("uses filter channels", fontsize=10)
+    ax_in.set_title("reads input channels", fontsize=TEXT_PT["label"])
+    ax_w.set_title("uses filter channels", fontsize=TEXT_PT["label"])
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=TEXT_PT["title"])
     fig.tight_layout()
     return fig
 
@@ -343,14 +345,14 @@ def plot_lines(x, series, ax=None, title="", xlabel="", ylabel="", marks=None, l
         ax.plot(x, values, "o-", ms=4, label=label)
     for label, (mx, my) in (marks or {}).items():
         ax.plot([mx], [my], "*", ms=14, color="black", zorder=5)
-        ax.annotate(label, (mx, my), textcoords="offset points", xytext=(8, 8), fontsize=8)
+        ax.annotate(label, (mx, my), textcoords="offset points", xytext=(8, 8), fontsize=TEXT_PT["small"])
     if logx:
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(x), [str(v) for v in x])
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     if len(series) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=TEXT_PT["small"])
     return ax
 
 
@@ -371,7 +373,7 @@ def show_basis_dataflow(in_channels, splits, n_basis, out_channels, kernel_size=
         for k in range(count):
             ax.add_patch(plt.Rectangle((x, 1 - (k + 1) * unit), width, unit * 0.9,
                                        color=colours((k // group) % 10) if group else "0.55"))
-        ax.text(x + width / 2, 1.04, label, ha="center", va="bottom", fontsize=9)
+        ax.text(x + width / 2, 1.04, label, ha="center", va="bottom", fontsize=TEXT_PT["small"])
         return x + width
 
     def arrow(x0, x1):
@@ -382,12 +384,13 @@ def show_basis_dataflow(in_channels, splits, n_basis, out_channels, kernel_size=
     arrow(0.32, 0.355)
     ax.add_patch(plt.Rectangle((0.20, 0.38), 0.12, 0.24, fill=False, lw=1.5))
     ax.text(0.26, 0.5, f"basis\n{m} × {p}×{kernel_size}×{kernel_size}\n(shared by\nall splits)", ha="center",
-            va="center", fontsize=8)
+            va="center", fontsize=TEXT_PT["small"])
     right = column(0.36, s * m, m, f"basis responses\n{s}·{m} maps, split-major")
     arrow(right + 0.01, 0.50)
     arrow(0.64, 0.695)
     ax.add_patch(plt.Rectangle((0.50, 0.40), 0.14, 0.2, fill=False, lw=1.5))
-    ax.text(0.57, 0.5, f"1×1 conv\ncoefficients\n{n} × {s * m}", ha="center", va="center", fontsize=8)
+    ax.text(0.57, 0.5, f"1×1 conv\ncoefficients\n{n} × {s * m}", ha="center", va="center",
+            fontsize=TEXT_PT["small"])
     column(0.70, n, 0, f"output\n{n} channels")
     ax.set(xlim=(0, 0.85), ylim=(-0.02, 1.2))
     ax.axis("off")
@@ -408,29 +411,35 @@ def show_subfilters(filters, masks, shared=True, channel=0, title=""):
     filters, masks = np.asarray(filters), np.asarray(masks)
     k = filters.shape[0]
     s = masks.shape[0] if shared else masks.shape[0] // k
-    fig, axes = plt.subplots(k + 1, s + 1, figsize=(0.9 * (s + 1) + 0.6, 0.9 * (k + 1) + 0.5), squeeze=False)
+    # shared masks get a row of their own above the sub-filters; separate ones have no row to show, so the
+    # column headers go over the first row of sub-filters (no empty band)
+    top = 1 if shared else 0
+    fig, axes = plt.subplots(k + top, s + 1, figsize=(0.9 * (s + 1) + 0.6, 0.9 * (k + top) + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0, 0].axis("off")
+    if shared:
+        axes[0, 0].axis("off")
 
     def draw(ax, image, cmap="gray", norm=None):
         ax.imshow(image, cmap=cmap, norm=norm, interpolation="nearest")
 
     for i in range(k):
-        draw(axes[i + 1, 0], filters[i, channel])
-        axes[i + 1, 0].set_ylabel(f"$b_{{{i + 1}}}$", rotation=0, labelpad=12)
+        draw(axes[i + top, 0], filters[i, channel])
+        axes[i + top, 0].set_ylabel(f"$b_{{{i + 1}}}$", rotation=0, labelpad=12)
+    if not shared:
+        axes[0, 0].set_title("$b_i$", fontsize=TEXT_PT["small"])
     for j in range(s):
         if shared:
             draw(axes[0, j + 1], masks[j, channel], cmap="bwr", norm=plt.Normalize(-1, 1))
-        else:
-            axes[0, j + 1].axis("off")
-        axes[0, j + 1].set_title(f"$m_{{{j + 1}}}$", fontsize=9)
+        # the sub-filters of column j: b_i ∘ m_j (shared), b_i ∘ m_ij (separate, Eq. 4-5)
+        header = f"$m_{{{j + 1}}}$" if shared else f"$b_i \\circ m_{{i{j + 1}}}$"
+        axes[0, j + 1].set_title(header, fontsize=TEXT_PT["small"])
         for i in range(k):
             mask = masks[j] if shared else masks[j * k + i]
-            draw(axes[i + 1, j + 1], filters[i, channel] * mask[channel])
+            draw(axes[i + top, j + 1], filters[i, channel] * mask[channel])
     fig.suptitle(title or ("shared masks (MVNet-A): one mask per column" if shared else
-                           "separate masks (MVNet-B): every sub-filter has its own mask"), fontsize=10)
+                           "separate masks (MVNet-B): every sub-filter has its own mask"), fontsize=TEXT_PT["label"])
     fig.tight_layout()
     return fig
 
@@ -439,30 +448,98 @@ def plot_ours_vs_paper(ours, paper, ax=None, title="", xlabel="", ylabel="test a
     """Scatter of measured points beside printed ones.
 
     ``ours`` = {label: (x, y, yerr)} (yerr NaN for one seed: no bar), ``paper`` = {label: (x, y)};
-    a thin line joins the two points of the same label, so each gap can be read off.
+    a thin line joins the two points of the same label, so each gap can be read off. Labels are placed by
+    :func:`_place_labels`, clear of each other and of the points where there is room.
     """
     ax = _axes(ax, (6, 4))
+    labels, obstacles = [], []
     for label, (x, y, yerr) in ours.items():
         ax.errorbar([x], [y], yerr=None if np.isnan(yerr) else [yerr], fmt="o", color="C0", ms=6, capsize=3,
                     label="ours (mean ± std over seeds)" if label == next(iter(ours)) else None)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, -10), fontsize=7, color="C0")
+        labels.append((x, y, label, "C0"))
+        if not np.isnan(yerr):
+            obstacles.append((x, y - yerr, x, y + yerr))
         if label in paper:
             ax.plot([x, paper[label][0]], [y, paper[label][1]], "-", color="0.7", lw=0.8, zorder=0)
     for k, (label, (x, y)) in enumerate(paper.items()):
         ax.plot([x], [y], "s", mfc="none", color="C3", ms=7, label="paper (as printed)" if k == 0 else None)
         if label not in ours:
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7, color="C3")
-    return _finish(ax, title, xlabel, ylabel, logx, legend_size=8)
+            labels.append((x, y, label, "C3"))
+        else:
+            obstacles.append((x, y, x, y))              # the square: a point without a label of its own
+    if logx:
+        _compact_log_x(ax)                              # before the labels: their room is measured on this scale
+    _place_labels(ax, labels, obstacles=obstacles)
+    return _finish(ax, title, xlabel, ylabel, logx)
 
 
-def _finish(ax, title, xlabel, ylabel, logx, legend_size):
-    """The common end of the result plots: compact log x if asked, labels, a light grid and the legend."""
+def _finish(ax, title, xlabel, ylabel, logx, legend_size=TEXT_PT["small"]):
+    """The common end of the result plots: compact log x if asked, labels, a light grid and the legend (its text
+    never below :data:`TEXT_PT` ["small"])."""
     if logx:
         _compact_log_x(ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=legend_size)
+    ax.legend(fontsize=max(legend_size, TEXT_PT["small"]))
     return ax
+
+
+def _place_labels(ax, labels, obstacles=(), size=TEXT_PT["small"]):
+    """Write short labels beside points without letting them overlap each other, the points or ``obstacles``,
+    as far as the room allows.
+
+    ``labels`` = [(x, y, text, colour), ...] in data coordinates; ``obstacles`` = [(x0, y0, x1, y1), ...] thin
+    boxes in data coordinates (error bars, a point without a label); every labelled point is an obstacle too.
+    Each label goes to the place around its point, on rings of offsets (right, left, the diagonals, above, below,
+    then farther out with a thin leader line), that overlaps other labels, points and bars least, a label most,
+    a bar least, and that is near its point; the most crowded points choose first. Boxes are estimated in points
+    from the axes as they are now (set the scale first); the offsets are in points, so a later change of the
+    layout moves every label with its point."""
+    to_pt = 72 / ax.figure.dpi
+    ax.autoscale_view()
+
+    def point(x, y):
+        px, py = ax.transData.transform((x, y))
+        return px * to_pt, py * to_pt
+
+    def overlap(a, b):
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    frame = tuple(v * to_pt for v in ax.bbox.extents)
+    marker, bar = 3.5, 1.5                          # half the side of a marker of size 6; half a bar, in points
+    bars = []
+    for x0, y0, x1, y1 in obstacles:
+        (ax0, ay0), (ax1, ay1) = point(x0, y0), point(x1, y1)
+        bars.append((min(ax0, ax1) - bar, min(ay0, ay1) - bar, max(ax0, ax1) + bar, max(ay0, ay1) + bar))
+    centres = [point(x, y) for x, y, *_ in labels]
+    markers = [(px - marker, py - marker, px + marker, py + marker) for px, py in centres]
+    placed = []
+    directions = [(1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1)]
+    width = 0.62 * size                             # an average character of the sans-serif font, in points
+    crowding = [sum(abs(px - qx) < 40 and abs(py - qy) < 20 for qx, qy in centres) for px, py in centres]
+    for k in sorted(range(len(labels)), key=lambda k: -crowding[k]):
+        x, y, text, colour = labels[k]
+        (px, py), w, h = centres[k], width * len(text), size
+        best = None
+        for radius in (5, 12, 20, 30):
+            for ux, uy in directions:
+                # the label's box: beside the point for a sideways offset, centred over or under it otherwise
+                left = px + ux * radius - (w if ux < 0 else w / 2 if ux == 0 else 0)
+                bottom = py + uy * radius - (h if uy < 0 else h / 2 if uy == 0 else 0)
+                box = (left, bottom, left + w, bottom + h)
+                score = (3 * sum(overlap(box, other) for other in placed)
+                         + sum(overlap(box, other) for other in markers)
+                         + 0.3 * sum(overlap(box, other) for other in bars)
+                         + 10 * (w * h - overlap(box, frame)) + 2 * radius)
+                if best is None or score < best[0]:
+                    best = (score, box, ux, uy, radius)
+        _, box, ux, uy, radius = best
+        placed.append(box)
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(ux * radius, uy * radius), fontsize=size,
+                    color=colour, ha={1: "left", 0: "center", -1: "right"}[ux],
+                    va={1: "bottom", 0: "center", -1: "top"}[uy],
+                    arrowprops=None if radius <= 5 else {"arrowstyle": "-", "color": colour, "lw": 0.6,
+                                                         "shrinkA": 0, "shrinkB": 3})
 
 
 def _compact_log_x(ax):
@@ -476,7 +553,10 @@ def _compact_log_x(ax):
         return f"{value:g}"
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    # less than about a decade in view: more ticks, so that at least three are labelled
+    low, high = sorted(ax.get_xlim())
+    narrow = low > 0 and high / low < 15
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 4.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(compact))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -493,22 +573,36 @@ def plot_seed_curves(curves, epochs=None, ax=None, title="", xlabel="epoch", yla
             ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title="model (seeds)", title_fontsize=7)
+    ax.legend(fontsize=TEXT_PT["small"], title="model (seeds)", title_fontsize=TEXT_PT["small"])
     return ax
 
 
 def show_images(images, ncols=None, size=2.4, title=""):
-    """uint8 images side by side: ``images`` = {caption: (H, W, 3) or (H, W) array}; captions may hold numbers."""
-    ncols = ncols or len(images)
+    """uint8 images side by side: ``images`` = {caption: (H, W, 3) or (H, W) array}; captions may hold numbers.
+
+    Panels of ``size`` inches, ``ncols`` to a row (default: as many as fit in MAX_WIDTH); a row wider than MAX_WIDTH
+    gets smaller panels. Captions are drawn at the style's smallest size and broken at spaces where they would be
+    wider than their panel."""
+    import textwrap
+
+    ncols = ncols or max(1, min(len(images), int(MAX_WIDTH // size)))
+    size = min(size, MAX_WIDTH / ncols)
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    # about 0.6 em per character: the widest caption line that fits a panel
+    chars = max(8, int(size * 72 / (0.6 * TEXT_PT["small"])))
+    captions = ["\n".join(textwrap.fill(line, chars, break_long_words=False, break_on_hyphens=False)
+                          for line in str(caption).splitlines()) for caption in images]
+    lines = max(caption.count("\n") + 1 for caption in captions)
+    row = size + (lines * 1.4 * TEXT_PT["small"] + 16) / 72     # a panel and its caption, in inches
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, row * nrows + (0.3 if title else 0)),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (caption, image) in zip(axes.flat, images.items()):
+    for ax, caption, image in zip(axes.flat, captions, images.values()):
         ax.imshow(image, cmap="gray" if np.asarray(image).ndim == 2 else None, interpolation="nearest")
-        ax.set_title(caption, fontsize=8)
+        ax.set_title(caption, fontsize=TEXT_PT["small"])
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=TEXT_PT["title"])
     fig.tight_layout()
     return fig
 
@@ -522,32 +616,38 @@ def plot_curves(curves, ax=None, title="", xlabel="", ylabel="", logx=False, hli
         ax.plot(x, y, fmt[0] if fmt else "o-", ms=5, label=label)
     for k, (label, y) in enumerate((hlines or {}).items()):
         ax.axhline(y, ls="--", lw=1, color=f"C{(len(curves) + k) % 10}", label=label)
-    return _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
+    return _finish(ax, title, xlabel, ylabel, logx, legend_size=TEXT_PT["small"])
 
 
 def plot_pareto(series, front=(), ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False, legend=True):
     """Accuracy against a cost, one colour and marker per method.
 
     ``series`` = {method: [(x, y, yerr, label), ...]} (yerr NaN: one seed, no bar; ``label`` is written beside the
-    point, e.g. its budget); ``front`` = [(x, y), ...], the Pareto front cheapest first, drawn as a dashed
+    point, e.g. its budget, where it overlaps no other label, point or bar if there is room: :func:`_place_labels`); ``front`` = [(x, y), ...], the Pareto front cheapest first, drawn as a dashed
     staircase: no point above and to the left of it exists. ``legend=False`` leaves the legend out, for a figure
     of several panels that shows one legend for all (``ax.get_legend_handles_labels()``).
     """
     ax = _axes(ax, (6, 4))
     markers = "osD^vP*Xh"
+    labels, bars = [], []
     for k, (method, points) in enumerate(series.items()):
-        xs, ys, errs, labels = zip(*points)
+        xs, ys, errs, texts = zip(*points)
         errs = [0.0 if np.isnan(e) else e for e in errs]
         ax.errorbar(xs, ys, yerr=errs, fmt=markers[k % len(markers)], color=f"C{k % 10}", ms=6, capsize=3,
                     label=method)
-        for x, y, label in zip(xs, ys, labels):
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, -9), fontsize=7, color=f"C{k % 10}")
+        labels += [(x, y, text, f"C{k % 10}") for x, y, text in zip(xs, ys, texts) if text]
+        bars += [(x, y - e, x, y + e) for x, y, e in zip(xs, ys, errs) if e > 0]
     if len(front) > 0:
         # the staircase runs on to the costliest point: beyond the last front point nothing is more accurate
         right = max(x for points in series.values() for x, *_ in points)
         fx, fy = [x for x, _ in front] + [right], [y for _, y in front] + [front[-1][1]]
         ax.step(fx, fy, where="post", ls="--", color="0.4", lw=1, zorder=0, label="Pareto front")
-    _finish(ax, title, xlabel, ylabel, logx, legend_size=7)
+        bars += [(x0, y0, x1, y0) for x0, x1, y0 in zip(fx, fx[1:], fy)]        # keep labels off the staircase
+        bars += [(x1, y0, x1, y1) for x1, y0, y1 in zip(fx[1:], fy, fy[1:])]
+    if logx:
+        _compact_log_x(ax)                              # before the labels: their room is measured on this scale
+    _place_labels(ax, labels, obstacles=bars)
+    _finish(ax, title, xlabel, ylabel, logx)
     if not legend:
         ax.get_legend().remove()
     return ax
@@ -693,7 +793,7 @@ def show_three_ideas(versatile, basis, fullstack):
     sub_filters (k*s, d, d)) with sub-filter o = j*k + i = b_i ∘ m_j, as the layers order their outputs.
     Returns a figure with exactly one axes per method.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.3))
+    fig, axes = plt.subplots(1, 3, figsize=(MAX_WIDTH, 3.3))
     _versatile_idea(axes[0], *(np.asarray(a) for a in versatile))
     _basis_idea(axes[1], np.asarray(basis[0]), np.asarray(basis[1]), int(basis[2]))
     _fullstack_idea(axes[2], *(np.asarray(a) for a in fullstack))

@@ -354,6 +354,24 @@ def test_rows_exist_before_training_and_take_accuracy_and_latency_from_results()
     # MVNet-B at 25 % stores fewer bits (24.0 %) than the basis (25.0 %) and is more accurate: the basis is dominated
     assert [x for x, _ in front] == pytest.approx([rows["mvnet-b-b25"]["stored_ratio"], 1.0])
     assert C.front_runs(list(rows.values()), "latency_1") == ["basis-scratch-b25", "mvnet-b-b25", "baseline"]
+    fronts = {row["cost"]: row["front"] for row in C.fronts_table(list(rows.values())).rows}
+    assert fronts[C.COSTS["latency_1"]] == "basis-scratch-b25 < mvnet-b-b25 < baseline"
+    assert set(fronts) == set(C.COSTS.values())
+    assert all(row["front"] == "no run trained yet" for row in C.fronts_table(C.compare_rows({})).rows)
+
+
+def test_the_plan_tables_show_every_choice_with_its_costs_or_its_reason():
+    choices = budgets.budget_table()
+    costs = {row["run"]: row for row in budgets.plan_table(choices).rows}
+    assert list(costs) == [choice.run for choice in choices if choice.reachable]
+    mv = next(choice for choice in choices if choice.run == "mvnet-b-b25")
+    assert costs["mvnet-b-b25"]["bits"] == f"{100 * mv.stored_ratio:.2f}"
+    assert costs["mvnet-b-b25"]["mults"] == f"{mv.cost.flops:,}"
+    prose = {row["run"]: row["what"] for row in budgets.hyperparameter_table(choices).rows}
+    assert len(prose) == len(choices)
+    assert all(text.startswith("not reachable: ") == (not choice.reachable) for choice, text in
+               zip(choices, prose.values()))
+    assert "<th" in budgets.plan_table(choices)._repr_html_()
 
 
 def test_load_results_may_find_no_folder(tmp_path):

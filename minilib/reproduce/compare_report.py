@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from ..tables import Table
 from . import budgets
 from .report import format_rows, network_times
 
@@ -127,6 +128,15 @@ def front_runs(rows: list, cost: str) -> list:
     """The runs on the Pareto front of accuracy against ``cost``, cheapest first."""
     trained = [row for row in rows if row["mean"] is not None and row[cost] is not None]
     return [trained[i]["run"] for i in pareto_front([row[cost] for row in trained], [row["mean"] for row in trained])]
+
+
+def fronts_table(rows: list, costs=None, title: str = "Pareto fronts") -> Table:
+    """The runs on the Pareto front of each cost, cheapest first, as a table of prose (wrapped, so that a long front
+    fits the page); ``costs`` = {row key: label} (default: :data:`COSTS`)."""
+    costs = COSTS if costs is None else costs
+    fronts = [{"cost": label, "front": " < ".join(front_runs(rows, cost)) or "no run trained yet"}
+              for cost, label in costs.items()]
+    return Table(fronts, [("cost", "cost"), ("front, cheapest first", "front")], title, wrap=True)
 
 
 # ----------------------------------------------------------------------------- when to use which
@@ -279,5 +289,5 @@ def format_when_to_use(table: list, width: int = 110) -> str:
 
 
 __all__ = ["ACCURACY_COLUMNS", "COSTS", "TIME_COLUMNS", "cifar_compare_rows", "compare_rows", "format_compare_rows",
-           "format_when_to_use", "front_runs", "pareto_front", "pareto_series", "standard_error", "table_cells",
-           "when_to_use"]
+           "format_when_to_use", "front_runs", "fronts_table", "pareto_front", "pareto_series", "standard_error",
+           "table_cells", "when_to_use"]

@@ -218,3 +218,9 @@ def test_a_table_of_prose_wraps_and_aligns_left():
     rows = [{"question": "which?", "answer": "a long answer that may break over lines"}]
     page = R.Table(rows, [("question", "question"), ("answer", "answer")], wrap=True)._repr_html_()
     assert "white-space:normal" in page and "text-align:right" not in page
+
+
+def test_difference_of_two_runs_and_its_standard_error():
+    groups = R.group_results([fake("a", 0, 0.992), fake("a", 1, 0.994), fake("b", 0, 0.990)])
+    delta, se = R.difference(groups, "a", "b", sigma=0.1)
+    assert delta == pytest.approx(0.3) and se == pytest.approx(0.1 * math.sqrt(1 / 2 + 1))

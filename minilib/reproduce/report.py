@@ -303,6 +303,13 @@ def pooled_seed_std(groups: dict) -> float:
     return math.sqrt(sum((len(g.seeds) - 1) * g.std ** 2 for g in seeded) / dof) if dof else math.nan
 
 
+def difference(groups: dict, a: str, b: str, *, sigma: float) -> tuple:
+    """``(mean(a) - mean(b), σ sqrt(1/n_a + 1/n_b))``: the difference of two runs' mean test accuracies in points and
+    its standard error, with σ the pooled seed standard deviation (:func:`pooled_seed_std`)."""
+    ga, gb = groups[a], groups[b]
+    return ga.mean - gb.mean, sigma * math.sqrt(1 / len(ga.seeds) + 1 / len(gb.seeds))
+
+
 def gap_verdicts(rows: list, sigma: float) -> str:
     """Each trained row's gap to the paper in units of the training noise sigma*sqrt(1 + 1/n) of a mean over n
     seeds against one printed run; within noise when at most 2 of them."""

@@ -61,3 +61,22 @@ def test_missing_runs_and_single_seeds_are_said_so():
     comparison = M.Comparison(2, "mvnet-b-20", "mvnet-b-rand-20", "direction")
     assert verdict(comparison, runs("mvnet-b-20", 99.0))["verdict"] == "not run yet"
     assert verdict(comparison, runs("mvnet-b-20", 99.0), runs("mvnet-b-rand-20", 98.0))["verdict"] == "too few seeds"
+
+
+def test_claim_verdicts_and_table():
+    rows = [{"claim": 2, "penalty": "eq7", "verdict": stats.CONFIRMED},
+            {"claim": 2, "penalty": "eq7", "verdict": stats.CONFIRMED},
+            {"claim": 3, "penalty": "eq7", "verdict": stats.CONFIRMED},
+            {"claim": 3, "penalty": "eq7", "verdict": stats.CONTRADICTED},
+            {"claim": 3, "penalty": "released", "verdict": stats.UNRESOLVED},
+            {"claim": 3, "penalty": "released", "verdict": stats.CONTRADICTED},
+            {"claim": 1, "penalty": "eq7", "verdict": stats.UNRESOLVED},
+            {"claim": 1, "penalty": "released", "verdict": "not run yet"}]
+    assert M.claim_verdicts(rows) == {(2, "eq7"): stats.CONFIRMED, (3, "eq7"): "mixed",
+                                      (3, "released"): stats.CONTRADICTED, (1, "eq7"): stats.UNRESOLVED,
+                                      (1, "released"): "not run yet"}
+    groups = R.group_results(runs("mvnet-a-10", 99.2, 99.1, 99.0) + runs("baseline", 99.2, 99.25, 99.3))
+    table = M.claims_table(M.claim_rows(groups))
+    first = table.rows[0]
+    assert first["comparison"] == "mvnet-a-10 − baseline" and first["ours"].startswith("-0.15 [")
+    assert first["paper"] == "-0.03" and "<th" in table._repr_html_()

@@ -22,6 +22,7 @@ import numpy as np
 from .. import stats
 from ..models import PAPER_MVNET_TABLE1
 from . import mnist
+from ..tables import Table
 from .report import paper_percent
 
 MATCH_MARGIN = 0.1          # points: "matches" = within a tenth of a point, the paper's s = 10 rows are 0.03 apart
@@ -91,3 +92,43 @@ def evaluate(comparison: Comparison, groups: dict) -> dict:
 def claim_rows(groups: dict) -> list:
     """:func:`evaluate` of every comparison of :func:`comparisons`."""
     return [evaluate(comparison, groups) for comparison in comparisons()]
+
+
+CLAIMS = {1: f"MVNet with s = 10 matches the baseline (within {MATCH_MARGIN} points)",
+          2: "learned masks beat fixed random ones at s = 20",
+          3: "separate masks (B) beat shared ones (A) at equal s",
+          4: "accuracy peaks near λ = 0.1 (λ = 0.1 beats 0.001 and 10)"}
+PENALTY_NAMES = {"eq7": "Eq. 7 as printed", "released": "released code's scale"}
+
+
+def claims_table(rows: list) -> Table:
+    """The rows of :func:`claim_rows` as a table: claim, comparison, penalty scale, our difference with its 95 %
+    interval, the paper's difference, the verdict and what diverged."""
+    cells = [{"claim": str(row["claim"]), "comparison": f"{row['a']} − {row['b']}",
+              "penalty": PENALTY_NAMES[row["penalty"]] if row["claim"] < 4 else "Eq. 7 (λ sweep)",
+              "ours": "" if row["difference"] is None else row["difference"].text(),
+              "paper": "" if row["paper"] is None else f"{row['paper']:+.2f}",
+              "verdict": row["verdict"], "note": row["note"]} for row in rows]
+    columns = [("claim", "claim"), ("a − b", "comparison"), ("penalty", "penalty"),
+               ("ours, 95 % interval (points)", "ours"), ("paper", "paper"), ("verdict", "verdict"), ("", "note")]
+    return Table(cells, columns, "MVNet's MNIST claims, tested over seeds", wrap=True)
+
+
+def claim_verdicts(rows: list) -> dict:
+    """``{(claim, penalty): verdict}``: a claim holds under a penalty scale when every one of its comparisons is
+    confirmed, fails when one is contradicted and none confirmed, is "mixed" when some are confirmed and some
+    contradicted, and is otherwise not resolvable (or not yet run)."""
+    grouped = {}
+    for row in rows:
+        grouped.setdefault((row["claim"], row["penalty"]), []).append(row["verdict"])
+    verdicts = {}
+    for key, found in grouped.items():
+        if all(v == stats.CONFIRMED for v in found):
+            verdicts[key] = stats.CONFIRMED
+        elif stats.CONTRADICTED in found:
+            verdicts[key] = "mixed" if stats.CONFIRMED in found else stats.CONTRADICTED
+        elif any(v in ("not run yet", "too few seeds") for v in found):
+            verdicts[key] = "not run yet"
+        else:
+            verdicts[key] = stats.UNRESOLVED
+    return verdicts

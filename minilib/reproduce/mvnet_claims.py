@@ -98,14 +98,14 @@ CLAIMS = {1: f"MVNet with s = 10 matches the baseline (within {MATCH_MARGIN} poi
           2: "learned masks beat fixed random ones at s = 20",
           3: "separate masks (B) beat shared ones (A) at equal s",
           4: "accuracy peaks near λ = 0.1 (λ = 0.1 beats 0.001 and 10)"}
-PENALTY_NAMES = {"eq7": "Eq. 7 as printed", "released": "released code's scale"}
+PENALTY_NAMES = {"eq7": "paper's Eq. 7", "released": "released code's scale"}
 
 
 def claims_table(rows: list) -> Table:
     """The rows of :func:`claim_rows` as a table: claim, comparison, penalty scale, our difference with its 95 %
     interval, the paper's difference, the verdict and what diverged."""
     cells = [{"claim": str(row["claim"]), "comparison": f"{row['a']} − {row['b']}",
-              "penalty": PENALTY_NAMES[row["penalty"]] if row["claim"] < 4 else "Eq. 7 (λ sweep)",
+              "penalty": PENALTY_NAMES[row["penalty"]] if row["claim"] < 4 else "paper's Eq. 7, λ sweep",
               "ours": "" if row["difference"] is None else row["difference"].text(),
               "paper": "" if row["paper"] is None else f"{row['paper']:+.2f}",
               "verdict": row["verdict"], "note": row["note"]} for row in rows]

@@ -119,16 +119,16 @@ def group_results(results) -> dict:
 
 
 def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
-    """What was run, one row per run: seeds, backend, minutes per run, threads, git revisions and date; for a run
-    that has no result file yet, the command that would make it. A :class:`~minilib.tables.Table`: display it."""
-    rows = []
+    """What was run, one row per run: seeds, backend, minutes per run, threads, git revisions and date; a run that
+    has no result file yet says so, and the title gives the command that makes it. A
+    :class:`~minilib.tables.Table`: display it."""
+    rows, missing = [], []
     for name in names:
         group = groups.get(name)
         if group is None:
-            backend = " --backend numpy" if name.endswith("-numpy") else ""
-            rows.append({"run": name, "seeds": "not run yet", "backend": "", "minutes": "", "threads": "",
-                         "git": f"python -m minilib.reproduce {experiment}{backend} --runs {name.removesuffix('-numpy')}",
-                         "date": ""})
+            missing.append(name)
+            rows.append({"run": name, "seeds": "not run yet", "backend": "torch" if not name.endswith("-numpy")
+                         else "numpy", "minutes": "", "threads": "", "git": "", "date": ""})
             continue
         revisions = sorted({result["git_revision"][:8] for result in group.results})
         threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
@@ -138,8 +138,13 @@ def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
                      # several revisions: the first, and how many more (every file records its own)
                      "git": revisions[0] + (f" +{len(revisions) - 1}" if len(revisions) > 1 else ""),
                      "date": group.first["date"][:10]})
+    title = "What was run"
+    if missing:
+        title += (f"; {len(missing)} run(s) not yet: python -m minilib.reproduce {experiment} --runs NAME"
+                  + (" (--backend numpy for a -numpy run, without the suffix)" if any(n.endswith("-numpy")
+                                                                                   for n in missing) else ""))
     return Table(rows, [("run", "run"), ("seeds", "seeds"), ("backend", "backend"), ("min/run", "minutes"),
-                        ("threads", "threads"), ("git", "git"), ("date", "date")], "What was run")
+                        ("threads", "threads"), ("git", "git"), ("date", "date")], title)
 
 
 def paper_percent(text: str) -> float:

@@ -444,6 +444,22 @@ def show_subfilters(filters, masks, shared=True, channel=0, title=""):
     return fig
 
 
+def plot_sweep(points, ax=None, title="", xlabel="lambda", ylabel="test accuracy (%)"):
+    """Curves over a log-scaled x with error bars: ``points`` = {label: [(x, mean, std), ...]} (std NaN: no bar;
+    a NaN mean, e.g. every seed diverged, is left out of its curve)."""
+    ax = _axes(ax, (7, 4))
+    for k, (label, found) in enumerate(points.items()):
+        found = [(x, mean, 0.0 if np.isnan(std) else std) for x, mean, std in found if not np.isnan(mean)]
+        if found:
+            xs, means, stds = zip(*found)
+            ax.errorbar(xs, means, yerr=stds, fmt="o-", ms=4, capsize=3, color=f"C{k % 10}", label=label)
+    ax.set(xscale="log", title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    if points:
+        ax.legend(fontsize=TEXT_PT["small"])
+    return ax
+
+
 def plot_ours_vs_paper(ours, paper, ax=None, title="", xlabel="", ylabel="test accuracy (%)", logx=False):
     """Scatter of measured points beside printed ones.
 

@@ -80,3 +80,46 @@ def test_claim_verdicts_and_table():
     first = table.rows[0]
     assert first["comparison"] == "mvnet-a-10 − baseline" and first["ours"].startswith("-0.15 [")
     assert first["paper"] == "-0.03" and "<th" in table._repr_html_()
+
+
+def test_seed_summaries_count_divergence_and_texts_say_it():
+    group = R.group_results(runs("mvnet-a-20-lam1-e5", 98.0, None, 98.2))["mvnet-a-20-lam1-e5"]
+    summary = M.seed_summary(group)
+    assert (summary["finite"], summary["diverged"], summary["seeds"]) == (2, 1, 3)
+    assert summary["mean"] == pytest.approx(98.1) and M.seed_text(summary) == "98.10 ± 0.14 (1 of 3 diverged)"
+    lost = M.seed_summary(R.group_results(runs("x", None, None))["x"])
+    assert M.seed_text(lost) == "diverged (2 of 2)"
+    assert M.seed_text(M.seed_summary(R.group_results(runs("y", 99.0))["y"])) == "99.00"
+
+
+def test_sweep_and_fig2a_tables_and_points():
+    results = runs("mvnet-a-5-lam0.1-e5", 99.0, 99.1) + runs("mvnet-a-20-lam10-e5", None)
+    results += [dict(r, cost={"params_32bit": 28000.0}) for r in runs("mvnet-a-20-released", 98.9, 99.0)]
+    groups = R.group_results(results)
+    cells = {row["s"]: row for row in M.sweep_table(groups).rows}
+    assert cells["5"]["0.1"] == "99.05 ± 0.07" and cells["20"]["10"] == "diverged (1 of 1)"
+    assert cells["10"]["0.1"] == "not run"
+    assert M.sweep_points(groups)[5] == [(0.1, M.seed_summary(groups["mvnet-a-5-lam0.1-e5"]))]
+    assert M.fig2a_points(groups, "released") == {"s=20": (28000.0, pytest.approx(98.95), pytest.approx(0.0707, abs=1e-4))}
+    rows = {row["run"]: row for row in M.fig2a_table(groups, {20: (1.0, 99.01)}).rows}
+    assert rows["mvnet-a-20-released"]["paper"] == "99.01" and rows["mvnet-a-2"]["accuracy"] == "not run yet"
+
+
+def test_scale_and_decay_rows_compare_the_named_runs():
+    groups = R.group_results(runs("mvnet-a-20-released", 99.0, 99.02, 98.98) + runs("mvnet-a-20", 98.4, 98.38, 98.42))
+    rows = {row["comparison"]: row for row in M.scale_rows(groups)}
+    win = rows["mvnet-a-20-released − mvnet-a-20"]
+    assert win["verdict"] == stats.CONFIRMED and M.phrase(win).endswith("points (*confirmed*)")
+    assert M.phrase(rows["mvnet-b-10-released − mvnet-b-10"]) == "not run yet"
+    assert [row["comparison"] for row in M.decay_rows(groups)] == [
+        "mvnet-a-20-released-nomaskwd − mvnet-a-20-released", "mvnet-b-20-released-nomaskwd − mvnet-b-20-released"]
+
+
+def test_plot_sweep_draws_a_curve_per_label_and_skips_lost_points():
+    import matplotlib
+    matplotlib.use("Agg")
+    from minilib import viz
+    ax = viz.plot_sweep({"s=5": [(0.01, 99.0, 0.1), (0.1, 98.9, float("nan"))],
+                         "s=20": [(0.01, float("nan"), float("nan"))]})
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["s=5"]
+    assert len(ax.containers) == 1 and ax.get_xscale() == "log"

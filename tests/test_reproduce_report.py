@@ -120,7 +120,7 @@ def test_fig2_helpers_and_descriptions():
     table = R.describe_runs(groups, ["mvnet-a-10", "baseline-numpy"])
     done, todo = table.rows
     assert done["run"] == "mvnet-a-10" and done["git"] == "01234567" and done["seeds"] == "0"
-    assert todo["seeds"] == "not run yet" and todo["backend"] == "numpy"
+    assert todo["seeds"] == "not run yet" and done["minutes"] == "1.0 (1)"
     assert "1 run(s) not yet: python -m minilib.reproduce mnist --runs NAME (--backend numpy" in table.title
     assert "<th" in table._repr_html_() and "mvnet-a-10" in str(table)
 

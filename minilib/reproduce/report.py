@@ -119,7 +119,7 @@ def group_results(results) -> dict:
 
 
 def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
-    """What was run, one row per run: seeds, backend, minutes per run, threads, git revisions and date; a run that
+    """What was run, one row per run: seeds, minutes per run (threads), git revisions and date; a run that
     has no result file yet says so, and the title gives the command that makes it. A
     :class:`~minilib.tables.Table`: display it."""
     rows, missing = [], []
@@ -127,14 +127,12 @@ def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
         group = groups.get(name)
         if group is None:
             missing.append(name)
-            rows.append({"run": name, "seeds": "not run yet", "backend": "torch" if not name.endswith("-numpy")
-                         else "numpy", "minutes": "", "threads": "", "git": "", "date": ""})
+            rows.append({"run": name, "seeds": "not run yet", "minutes": "", "git": "", "date": ""})
             continue
         revisions = sorted({result["git_revision"][:8] for result in group.results})
         threads = "/".join(str(t) for t in sorted({result["threads"] for result in group.results}, key=str))
         minutes = np.mean(group.values(lambda result: result["wall_seconds"])) / 60
-        rows.append({"run": name, "seeds": ", ".join(map(str, group.seeds)), "backend": group.first.get("backend", "torch"),
-                     "minutes": f"{minutes:.1f}", "threads": threads,
+        rows.append({"run": name, "seeds": ", ".join(map(str, group.seeds)), "minutes": f"{minutes:.1f} ({threads})",
                      # several revisions: the first, and how many more (every file records its own)
                      "git": revisions[0] + (f" +{len(revisions) - 1}" if len(revisions) > 1 else ""),
                      "date": group.first["date"][:10]})
@@ -143,8 +141,9 @@ def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
         title += (f"; {len(missing)} run(s) not yet: python -m minilib.reproduce {experiment} --runs NAME"
                   + (" (--backend numpy for a -numpy run, without the suffix)" if any(n.endswith("-numpy")
                                                                                    for n in missing) else ""))
-    return Table(rows, [("run", "run"), ("seeds", "seeds"), ("backend", "backend"), ("min/run", "minutes"),
-                        ("threads", "threads"), ("git", "git"), ("date", "date")], title)
+    # the backend is in the name (-numpy); threads go beside the minutes they explain
+    return Table(rows, [("run", "run"), ("seeds", "seeds"), ("min/run (threads)", "minutes"), ("git", "git"),
+                        ("date", "date")], title)
 
 
 def paper_percent(text: str) -> float:

@@ -371,8 +371,9 @@ def show_basis_dataflow(in_channels, splits, n_basis, out_channels, kernel_size=
 
     def column(x, count, group, label, width=0.08):
         for k in range(count):
-            ax.add_patch(plt.Rectangle((x, 1 - (k + 1) * unit), width, unit * 0.9,
-                                       color=colours((k // group) % 10) if group else "0.55"))
+            # a white edge, not a gap, separates the channels: a gap of a pixel or so comes and goes with rounding
+            ax.add_patch(plt.Rectangle((x, 1 - (k + 1) * unit), width, unit, ec="white", lw=0.8,
+                                       fc=colours((k // group) % 10) if group else "0.55"))
         ax.text(x + width / 2, 1.04, label, ha="center", va="bottom", fontsize=TEXT_PT["small"])
         return x + width
 

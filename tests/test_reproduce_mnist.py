@@ -184,12 +184,10 @@ def test_released_runs_train_with_the_released_penalty(monkeypatch):
     assert lam == 8e-05 and float(lam * ortho_loss(latent)) == pytest.approx(float(0.1 * ortho_loss_released(latent)))
 
     seen = []
-    monkeypatch.setattr("minilib.torch.ortho_penalty", lambda model, lam, released=False: seen.append(released)
-                        or torch.zeros(()))
-    model = mnist.lenet("mvnet-b-20", backend="torch", rng=np.random.default_rng(0))
-    groups = mnist._parameter_groups(model, mask_weight_decay=False)
-    assert [g.get("weight_decay") for g in groups] == [None, 0.0]
-    assert {id(p) for p in groups[1]["params"]} == {id(p) for n, p in model.named_parameters() if "mask_latent" in n}
+    monkeypatch.setattr("minilib.training.loop.ortho_penalty", lambda model, lam, released=False:
+                        seen.append(released) or torch.zeros(()))
+    recipe = mnist.loop_recipe(0.1, released=True, mask_weight_decay=False)
+    assert (recipe.penalty_scale, recipe.mask_weight_decay, recipe.on_nonfinite) == ("released", False, "record")
     splits = mnist.load_splits(quick=True)
     splits = {**splits, **{key: tuple(a[:64] for a in splits[key]) for key in ("train", "val", "test")}}
     mnist.train_torch(mnist.parse_run("mvnet-b-20-released-nomaskwd"), 0, splits, epochs=1)

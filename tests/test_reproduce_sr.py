@@ -56,7 +56,7 @@ def check_schema(result: dict, path: Path) -> None:
     assert entries == math.ceil(iterations / result["recipe"]["log_every"])
     assert all(len(history[key]) == entries for key in sr.HISTORY_KEYS), "one entry per log window"
     assert history["iteration"][-1] == iterations and history["iteration"] == sorted(history["iteration"])
-    assert history["lr"] == [sr.lr_at(i - 1, iterations) for i in history["iteration"]]
+    assert history["lr"] == [lr_at(i - 1, iterations) for i in history["iteration"]]
     assert all((value is None) == (result["lam"] is None) for value in history["penalty"])
     assert all(math.isfinite(value) and value > 0 for value in history["train_loss"])
     assert all(value > 0 for value in history["seconds"])
@@ -165,8 +165,15 @@ def test_costs_and_compression_equal_hand_computed_values():
         (standard + 4 * 5_248) / (standard + 4 * 18_496))
 
 
+def lr_at(iteration: int, iterations: int) -> float:
+    """The recipe's step schedule: RECIPE["lr"], divided by 10 from iteration ceil(2/3 * iterations) on (0-based)."""
+    return sr.RECIPE["lr"] * (0.1 if 3 * iteration >= 2 * iterations else 1.0)
+
+
 def test_the_learning_rate_drops_tenfold_after_two_thirds():
-    assert [sr.lr_at(i, 1200) for i in (0, 799, 800, 1199)] == [sr.RECIPE["lr"]] * 2 + [sr.RECIPE["lr"] * 0.1] * 2
+    recipe = sr.loop_recipe(None, 16)
+    assert (recipe.schedule, recipe.schedule_step, recipe.drop_at, recipe.drop_factor) == ("drop", "batch", (2, 3), 0.1)
+    assert [lr_at(i, 1200) for i in (0, 799, 800, 1199)] == [sr.RECIPE["lr"]] * 2 + [sr.RECIPE["lr"] * 0.1] * 2
 
 
 def test_list_shows_the_plan_and_a_bad_name_exits_2(tmp_path, capsys):

@@ -9,7 +9,8 @@ import minilib as ml
 from minilib.data.transforms import images_to_nchw, standardize
 from minilib.models import lenet
 from minilib.results import read_result, write_result
-from minilib.train import evaluate, fit, minibatches
+from minilib.data.batches import minibatches
+from minilib.train import evaluate, fit
 
 
 def _blobs(rng, n=200):

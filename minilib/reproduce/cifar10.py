@@ -83,13 +83,13 @@ import argparse
 import dataclasses
 import functools
 import re
-import sys
 import time
 
 import numpy as np
 
 from ..accounting import summarize
-from .common import add_common_arguments, epoch_line, plan_runs, run_experiment, versions
+from .common import (add_common_arguments, epoch_line, history_lists, plan_runs, run_experiment, shuffled_batches,
+                     versions)
 
 HELP = "CIFAR-10 ResNet-20: baseline, filter basis (shared, split), MVNet-B and versatile filters"
 
@@ -276,57 +276,39 @@ def load_splits(quick: bool = False) -> dict:
 
 # ----------------------------------------------------------------------------- training
 def train_model(run: Run, seed: int, splits: dict, epochs: int) -> dict:
-    """Train ``run`` with the torch twins; returns the model, per-epoch history and test numbers."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from ..torch import ortho_penalty
-    from ..torch.training import evaluate, train_epoch
+    """Train ``run`` with the torch twins (:func:`minilib.training.fit` under :func:`loop_recipe`); returns the
+    model, per-epoch history and test numbers."""
+    from ..training import evaluate, fit
 
     rng = np.random.default_rng(seed)
     model = build_model(run.model, rng)
+    recipe = loop_recipe(run.penalty_lam)
     x_train, y_train = splits["train"]
-    y_train = torch.from_numpy(y_train)
-    val, test = (tuple(torch.from_numpy(a) for a in splits[key]) for key in ("val", "test"))
-    batch_size = RECIPE["batch_size"]
-    n_batches = -(-len(x_train) // batch_size)
-    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"], momentum=RECIPE["momentum"],
-                                nesterov=RECIPE["nesterov"], weight_decay=RECIPE["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * n_batches)
-    lam = run.penalty_lam
-    penalty = None if lam is None else (lambda: ortho_penalty(model, lam))
+    label = f"{run.name} seed {seed}"
 
-    initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *val)))
-    history = {key: [] for key in HISTORY_KEYS}
-    bar = tqdm(total=epochs * n_batches, desc=f"{run.name} seed {seed}", file=sys.stderr, unit="batch")
+    def batches(epoch):
+        # augmentation drawn afresh every epoch, before the shuffle, from the same rng
+        yield from shuffled_batches(normalize(random_crop_flip(x_train, rng)), y_train, recipe.batch_size, rng)
 
-    def on_batch(loss):
-        scheduler.step()                    # the cosine is stepped per mini-batch
-        batch_losses.append(loss)           # the current epoch's list (rebound below every epoch)
-        bar.update()
-        bar.set_postfix(loss=f"{loss:.4f}")
+    initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *splits["val"])))
+    trained = fit(model, recipe, epochs=epochs, steps_per_epoch=-(-len(x_train) // recipe.batch_size),
+                  batches=batches,
+                  validate=lambda: dict(zip(("val_loss", "val_accuracy"), evaluate(model, *splits["val"]))),
+                  label=label, epoch_line=lambda entry: epoch_line(label, entry, epochs))
+    test_loss, test_accuracy = evaluate(model, *splits["test"])
+    return {"model": model, "history": history_lists(trained["history"], HISTORY_KEYS), "initial": initial,
+            "test_loss": test_loss, "test_accuracy": test_accuracy, "threads": trained["threads"],
+            "loop": recipe.fields()["loop"]}
 
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        batch_losses = []
-        x_epoch = torch.from_numpy(normalize(random_crop_flip(x_train, rng)))
-        stats = train_epoch(model, optimizer, x_epoch, y_train, batch_size=batch_size, rng=rng, penalty=penalty,
-                            on_batch=on_batch)
-        if stats["diverged"] is not None:
-            raise RuntimeError(f"{run.name} seed {seed}: the loss is not finite at epoch {epoch}, mini-batch "
-                               f"{stats['diverged']}; no result file is written")
-        val_loss, val_accuracy = evaluate(model, *val)
-        values = {"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
-                  "penalty": stats["penalty"], "val_loss": val_loss, "val_accuracy": val_accuracy,
-                  "seconds": time.perf_counter() - start, "batch_losses": batch_losses}
-        for key, value in values.items():
-            history[key].append(value)
-        tqdm.write(epoch_line(f"{run.name} seed {seed}", history, epochs), file=sys.stderr)
-    bar.close()
-    test_loss, test_accuracy = evaluate(model, *test)
-    return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "threads": torch.get_num_threads()}
+
+def loop_recipe(lam: float | None):
+    """:data:`RECIPE` as the training loop's recipe: SGD, cosine stepped after every mini-batch; a non-finite
+    loss is an error (no result file)."""
+    from ..training import Recipe
+
+    return Recipe(optimizer="sgd", lr=RECIPE["lr"], batch_size=RECIPE["batch_size"], momentum=RECIPE["momentum"],
+                  nesterov=RECIPE["nesterov"], weight_decay=RECIPE["weight_decay"], schedule="cosine",
+                  schedule_step="batch", lam=lam, on_nonfinite="raise")
 
 
 # ----------------------------------------------------------------------------- costs and latency
@@ -387,7 +369,8 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "experiment": "cifar10", "run": run.name, "model": run.model, "method": spec["method"],
         "architecture": {**ARCHITECTURE, **spec},
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
-        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "data": DATA_NOTES[splits["variant"]]},
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "data": DATA_NOTES[splits["variant"]],
+                   "loop": trained["loop"]},
         "data": {"dataset": "CIFAR-10", "variant": splits["variant"], "note": DATA_NOTES[splits["variant"]],
                  "jpeg_decoded": splits["variant"] == "jpeg", "train": len(splits["train"][0]),
                  "val": len(splits["val"][0]), "test": len(splits["test"][0]),

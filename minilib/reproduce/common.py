@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import results
+from ..data.batches import minibatches
 from ..results import RESULTS_DIR, write_result
 
 
@@ -46,12 +47,26 @@ def make_jobs(planned: list, out_dir) -> list:
             for run, seeds in planned for seed in seeds]
 
 
-def epoch_line(label: str, history: dict, epochs: int) -> str:
-    """The line a classification run prints after each epoch (beside its progress bar)."""
-    penalty = history["penalty"][-1]
-    return (f"{label} epoch {history['epoch'][-1]}/{epochs}: lr {history['lr'][-1]:.4g}  "
-            f"train loss {history['train_loss'][-1]:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
-            + f"  val acc {history['val_accuracy'][-1]:.4f}  {history['seconds'][-1]:.1f} s")
+def epoch_line(label: str, entry: dict, epochs: int) -> str:
+    """The line a classification run prints after each epoch (beside its progress bar); ``entry`` is one epoch of
+    :func:`minilib.training.fit`'s history."""
+    penalty = entry["penalty"]
+    return (f"{label} epoch {entry['epoch']}/{epochs}: lr {entry['lr']:.4g}  "
+            f"train loss {entry['train_loss']:.4f}" + ("" if penalty is None else f"  penalty {penalty:.4f}")
+            + f"  val acc {entry['val_accuracy']:.4f}  {entry['seconds']:.1f} s")
+
+
+def history_lists(entries: list, keys: tuple, renamed: dict | None = None) -> dict:
+    """The training loop's per-epoch ``entries`` as a result's history: ``{key: [one value per epoch]}`` for
+    ``keys``, each read from the entry's ``renamed.get(key, key)``."""
+    renamed = renamed or {}
+    return {key: [entry[renamed.get(key, key)] for entry in entries] for key in keys}
+
+
+def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """One epoch of ``(x, y)`` in mini-batches shuffled by ``rng`` (:func:`minilib.data.batches.minibatches`)."""
+    for idx in minibatches(len(x), batch_size, rng):
+        yield x[idx], y[idx]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, experiment: str, quick_help: str) -> None:

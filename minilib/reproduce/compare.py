@@ -9,7 +9,7 @@ budget (50 %, 25 %, 12 % of the baseline's stored bits), the hyperparameters nea
 which budgets a method cannot reach (spatial versatile filters: only 50 %; v2: not 50 %).
 
 Training is the MNIST reproduction's, unchanged (:data:`minilib.reproduce.mnist.RECIPE`, its data splits and
-:func:`minilib.reproduce.mnist.train_torch_model`): 12 epochs of SGD with momentum, cosine schedule, batch 128,
+:func:`minilib.reproduce.mnist.train_torch_model`, :func:`minilib.training.fit`): 12 epochs of SGD with momentum, cosine schedule, batch 128,
 the torch twins in float32, λ = 0.1 times Eq. 7-8's orthogonality penalty for the MVNets; initial weights from
 ``np.random.default_rng(seed)``, which then shuffles the mini-batches.
 
@@ -291,7 +291,7 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False, out_dir=No
         "architecture": architecture(choice.spec), "converted_layers": [name for name, *_ in budgets.CONVERTED],
         "init": "from_conv" if from_conv else "random", "from_conv": from_conv,
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
-        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam},
+        "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "loop": trained["loop"]},
         **measured,
         "compression": compression(measured["cost"]), "latency": latency,
         "train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,

@@ -57,7 +57,8 @@ import numpy as np
 
 from ..accounting import summarize
 from ..models import VARIANTS, lenet
-from .common import add_common_arguments, blas_threads, epoch_line, plan_runs, run_experiment, versions
+from .common import (add_common_arguments, blas_threads, epoch_line, history_lists, plan_runs, run_experiment,
+                     shuffled_batches, versions)
 
 HELP = "LeNet variants on MNIST: Versatile Tables 2-3, MVNet Table 1 and Fig. 2"
 
@@ -286,7 +287,7 @@ HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "penalty", "val_l
 
 
 def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
-    """Train with the PyTorch twins (:mod:`minilib.torch.training`); returns the run's measurements."""
+    """Train with the PyTorch twins (:func:`train_torch_model`); returns the run's measurements."""
     rng = np.random.default_rng(seed)
     model = lenet(run.model, backend="torch", rng=rng)
     return train_torch_model(model, rng, splits, epochs, run.penalty_lam, f"{run.name} seed {seed}",
@@ -295,70 +296,39 @@ def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
 
 def train_torch_model(model, rng: np.random.Generator, splits: dict, epochs: int, lam: float | None,
                       label: str, released: bool = False, mask_weight_decay: bool = True) -> dict:
-    """The recipe's training loop for any torch LeNet ``model`` (made float32 here), its mini-batches drawn
-    from ``rng`` (the generator that drew the initial weights, so one seed fixes both); ``lam`` is λ of
-    MVNet Eq. 8 (None: no penalty), at the released code's scale with ``released``; ``mask_weight_decay=False``
-    exempts the full-stack mask latents from weight decay; ``label`` names the run in the progress lines.
+    """The recipe's training (:func:`minilib.training.fit` under :func:`loop_recipe`) of any torch LeNet
+    ``model`` (made float32 here), its mini-batches drawn from ``rng`` (the generator that drew the initial
+    weights, so one seed fixes both); ``lam`` is λ of MVNet Eq. 8 (None: no penalty), at the released code's
+    scale with ``released``; ``mask_weight_decay=False`` exempts the full-stack mask latents from weight decay;
+    ``label`` names the run in the progress lines.
 
-    Returns ``{"model", "history", "initial", "test_loss", "test_accuracy", "threads", "diverged"}``.
+    Returns ``{"model", "history", "initial", "test_loss", "test_accuracy", "threads", "diverged", "loop"}``.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from ..torch import ortho_penalty
-    from ..torch.training import evaluate, train_epoch
+    from ..training import evaluate, fit
 
     model = model.float()
-    tensors = {key: tuple(torch.from_numpy(array) for array in splits[key]) for key in ("train", "val", "test")}
-    optimizer = torch.optim.SGD(_parameter_groups(model, mask_weight_decay), lr=RECIPE["lr"],
-                                momentum=RECIPE["momentum"], nesterov=RECIPE["nesterov"],
-                                weight_decay=RECIPE["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    penalty = None if lam is None else (lambda: ortho_penalty(model, lam, released=released))
-
-    initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *tensors["val"])))
-    history = {key: [] for key in HISTORY_KEYS}
-    n_batches = -(-len(splits["train"][0]) // RECIPE["batch_size"])
-    bar = tqdm(total=epochs * n_batches, desc=label, file=sys.stderr, unit="batch")
-
-    def on_batch(loss):
-        bar.update()
-        bar.set_postfix(loss=f"{loss:.4f}")
-
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        stats = train_epoch(model, optimizer, *tensors["train"], batch_size=RECIPE["batch_size"], rng=rng,
-                            penalty=penalty, on_batch=on_batch)
-        if stats["diverged"] is not None:
-            diverged = {"epoch": epoch, "batch": stats["diverged"], "batches_per_epoch": n_batches}
-            tqdm.write(f"{label}: diverged at epoch {epoch}, mini-batch {stats['diverged']}", file=sys.stderr)
-            break
-        val_loss, val_accuracy = evaluate(model, *tensors["val"])
-        scheduler.step()
-        _append(history, epoch=epoch, lr=lr, train_loss=stats["loss"], train_accuracy=stats["accuracy"],
-                penalty=stats["penalty"], val_loss=val_loss, val_accuracy=val_accuracy,
-                seconds=time.perf_counter() - start)
-        tqdm.write(epoch_line(label, history, epochs), file=sys.stderr)
-    else:
-        diverged = None
-    bar.close()
-    test_loss, test_accuracy = (None, None) if diverged else evaluate(model, *tensors["test"])
-    return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "threads": torch.get_num_threads(), "diverged": diverged}
+    recipe = loop_recipe(lam, released, mask_weight_decay)
+    x, y = splits["train"]
+    initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, *splits["val"])))
+    trained = fit(model, recipe, epochs=epochs, steps_per_epoch=-(-len(x) // recipe.batch_size),
+                  batches=lambda epoch: shuffled_batches(x, y, recipe.batch_size, rng),
+                  validate=lambda: dict(zip(("val_loss", "val_accuracy"), evaluate(model, *splits["val"]))),
+                  label=label, epoch_line=lambda entry: epoch_line(label, entry, epochs))
+    diverged = trained["diverged"]
+    test_loss, test_accuracy = (None, None) if diverged else evaluate(model, *splits["test"])
+    return {"model": model, "history": history_lists(trained["history"], HISTORY_KEYS), "initial": initial,
+            "test_loss": test_loss, "test_accuracy": test_accuracy, "threads": trained["threads"],
+            "diverged": diverged, "loop": recipe.fields()["loop"]}
 
 
-def _parameter_groups(model, mask_weight_decay: bool):
-    """The optimiser's parameters: all in one group, or with the mask latents in a group without weight decay
-    (a decay pulls a latent towards 0, where the sign that binarizes it flips freely)."""
-    if mask_weight_decay:
-        return list(model.parameters())
-    named = list(model.named_parameters())
-    latents = [p for name, p in named if name.rsplit(".", 1)[-1] == "mask_latent"]
-    if not latents:
-        raise ValueError("mask_weight_decay=False, but the model has no mask_latent parameters")
-    return [{"params": [p for name, p in named if name.rsplit(".", 1)[-1] != "mask_latent"]},
-            {"params": latents, "weight_decay": 0.0}]
+def loop_recipe(lam: float | None, released: bool = False, mask_weight_decay: bool = True):
+    """:data:`RECIPE` as the training loop's recipe: SGD, cosine stepped once per epoch, a divergence recorded."""
+    from ..training import Recipe
+
+    return Recipe(optimizer="sgd", lr=RECIPE["lr"], batch_size=RECIPE["batch_size"], momentum=RECIPE["momentum"],
+                  nesterov=RECIPE["nesterov"], weight_decay=RECIPE["weight_decay"], schedule="cosine",
+                  schedule_step="epoch", lam=lam, penalty_scale="released" if released else "paper",
+                  mask_weight_decay=mask_weight_decay, on_nonfinite="record")
 
 
 def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
@@ -394,11 +364,6 @@ def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
 TRAINERS = {"torch": train_torch, "numpy": train_numpy}
 
 
-def _append(history, **values):
-    for key, value in values.items():
-        history[key].append(value)
-
-
 # ----------------------------------------------------------------------------- one run, the command
 def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds
@@ -412,7 +377,8 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "epochs": epochs, "lam": run.penalty_lam, "quick": quick,
         "penalty": run.penalty if run.penalty_lam is not None else None, "mask_weight_decay": run.mask_weight_decay,
         "recipe": {**RECIPE, "epochs": epochs, "lam": run.penalty_lam, "penalty": run.penalty,
-                   **({} if run.mask_weight_decay else {"weight_decay_applies_to": NO_MASK_DECAY})},
+                   **({} if run.mask_weight_decay else {"weight_decay_applies_to": NO_MASK_DECAY}),
+                   **({"loop": trained["loop"]} if "loop" in trained else {})},
         **measurements(trained, splits, wall),
     }
 

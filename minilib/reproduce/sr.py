@@ -66,12 +66,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-import sys
 import time
 
 import numpy as np
 
-from .common import add_common_arguments, plan_runs, run_experiment, versions
+from .common import add_common_arguments, history_lists, plan_runs, run_experiment, versions
 
 HELP = "small EDSR x2 on T91, tested on Set5 and Set14: filter basis Table 1 axes and MVNet-B"
 
@@ -283,90 +282,52 @@ def compression(costs: dict, baseline: dict) -> dict:
 HISTORY_KEYS = ("iteration", "lr", "train_loss", "penalty", "seconds")
 
 
-def lr_at(iteration: int, iterations: int) -> float:
-    """The recipe's step schedule: RECIPE["lr"], divided by 10 from iteration ceil(2/3 * iterations) on (0-based)."""
-    return RECIPE["lr"] * (0.1 if 3 * iteration >= 2 * iterations else 1.0)
-
-
 def train(model, pairs, iterations, batch_size, patch, rng, lam=None, log_every=100, desc="") -> dict:
-    """Adam on L1 (grey levels) + λ L_ortho; returns the history of :data:`HISTORY_KEYS`."""
-    import torch
-    from tqdm.auto import tqdm
-
+    """Adam on L1 (grey levels) + λ L_ortho (:func:`minilib.training.fit` under :func:`loop_recipe`, one "epoch"
+    per log window); returns ``{"history"`` (of :data:`HISTORY_KEYS`), ``"loop"`` (the loop's recipe),
+    ``"threads"}``."""
     from ..sr import sample_patches
-    from ..torch import ortho_penalty
+    from ..training import fit, windows
 
-    scale = model.scale
-    optimizer = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"], betas=tuple(RECIPE["betas"]),
-                                 eps=RECIPE["eps"], weight_decay=RECIPE["weight_decay"])
-    history = {key: [] for key in HISTORY_KEYS}
-    window = {"loss": 0.0, "penalty": 0.0, "count": 0, "start": time.perf_counter()}
-    model.train()
-    bar = tqdm(total=iterations, desc=desc, file=sys.stderr, unit="it")
-    for iteration in range(iterations):
-        lr = lr_at(iteration, iterations)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        lr_patches, hr_patches = sample_patches(pairs, batch_size, patch, scale, rng, augment=True)
-        out = model(torch.from_numpy(lr_patches))
-        loss = 255.0 * (out - torch.from_numpy(hr_patches)).abs().mean()      # L1 in grey levels
-        objective = loss
-        if lam is not None:
-            term = ortho_penalty(model, lam)
-            objective = loss + term
-            window["penalty"] += term.item()
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
-        window["loss"] += loss.item()
-        window["count"] += 1
-        bar.update()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if window["count"] == log_every or iteration == iterations - 1:
-            count = window["count"]
-            _append(history, iteration=iteration + 1, lr=lr, train_loss=window["loss"] / count,
-                    penalty=None if lam is None else window["penalty"] / count,
-                    seconds=time.perf_counter() - window["start"])
-            window = {"loss": 0.0, "penalty": 0.0, "count": 0, "start": time.perf_counter()}
-    bar.close()
-    return history
+    recipe = loop_recipe(lam, batch_size)
+    run = windows(iterations, log_every, lambda: sample_patches(pairs, batch_size, patch, model.scale, rng,
+                                                                 augment=True))
+    trained = fit(model, recipe, **run, label=desc)
+    history = history_lists(trained["history"], HISTORY_KEYS, renamed={"iteration": "steps", "lr": "final_lr"})
+    return {"history": history, "loop": recipe.fields()["loop"], "threads": trained["threads"]}
 
 
-def _append(history, **values):
-    for key, value in values.items():
-        history[key].append(value)
+def loop_recipe(lam: float | None, batch_size: int):
+    """:data:`RECIPE` as the training loop's recipe: Adam, the learning rate divided by 10 from 2/3 of the
+    iterations on (0-based: from iteration ⌈2/3 × iterations⌉), L1 in grey levels."""
+    from ..training import Recipe
+
+    return Recipe(optimizer="adam", lr=RECIPE["lr"], batch_size=batch_size, betas=tuple(RECIPE["betas"]),
+                  eps=RECIPE["eps"], weight_decay=RECIPE["weight_decay"], schedule="drop", schedule_step="batch",
+                  drop_at=(2, 3), drop_factor=0.1, loss="l1_grey", lam=lam, on_nonfinite="raise")
 
 
 def score_images(model, images: dict, scale: int) -> dict:
     """PSNR-Y (protocol of :data:`PROTOCOL`) of ``model`` on ``{name: (hr, lr)}``, image by image, in eval mode."""
-    import torch
-
     from ..sr import from_nchw, psnr_y, to_nchw
+    from ..training import predict
 
-    model.eval()
-    scores = {}
-    with torch.no_grad():
-        for name, (hr, lr) in images.items():
-            out = model(torch.from_numpy(to_nchw(lr[None])))[0].numpy()
-            scores[name] = psnr_y(from_nchw(out), hr, scale)
-    return scores
+    return {name: psnr_y(from_nchw(predict(model, to_nchw(lr[None]))[0]), hr, scale)
+            for name, (hr, lr) in images.items()}
 
 
 def visual_crops(model, data: dict, scale: int) -> dict:
     """``{"Set/name": {"box": [top, left, size], "png": base64 PNG}}``: the network's output (8-bit, as scored) on
     the :data:`VISUAL_CROPS` close-ups of the test images present in ``data``."""
-    import torch
-
     from ..sr import crop, from_nchw, png_base64, to_nchw
+    from ..training import predict
 
-    model.eval()
     crops = {}
     for key, box in VISUAL_CROPS.items():
         test_set, name = key.split("/")
         if name in data.get(test_set, {}):
             _, lr = data[test_set][name]
-            with torch.no_grad():
-                out = model(torch.from_numpy(to_nchw(lr[None])))[0].numpy()
+            out = predict(model, to_nchw(lr[None]))[0]
             crops[key] = {"box": list(box), "png": png_base64(crop(from_nchw(out), box))}
     return crops
 
@@ -381,8 +342,6 @@ def bicubic_scores(images: dict, scale: int) -> dict:
 def train_run(run: Run, seed: int, data: dict, quick: bool = False) -> dict:
     """Train ``run`` with ``seed``, test it, and return the JSON payload (:func:`minilib.results.write_result`
     adds the seed, command, date and git revision)."""
-    import torch
-
     start = time.perf_counter()
     iterations = QUICK["iterations"] if quick else run.n_iterations
     batch_size = QUICK["batch_size"] if quick else RECIPE["batch_size"]
@@ -391,8 +350,9 @@ def train_run(run: Run, seed: int, data: dict, quick: bool = False) -> dict:
     scale = PROTOCOL["scale"]
     rng = np.random.default_rng(seed)
     model = run.build(rng)
-    history = train(model, data["train"], iterations, batch_size, patch, rng, run.penalty_lam, log_every,
+    trained = train(model, data["train"], iterations, batch_size, patch, rng, run.penalty_lam, log_every,
                     desc=f"{run.name} seed {seed}")
+    history = trained["history"]
     train_seconds = time.perf_counter() - start
     tested = time.perf_counter()
     per_image = {name: score_images(model, data[name], scale) for name in PROTOCOL["test_sets"]}
@@ -404,7 +364,8 @@ def train_run(run: Run, seed: int, data: dict, quick: bool = False) -> dict:
         "iterations": iterations, "lam": run.penalty_lam, "quick": quick,
         "architecture": ARCHITECTURE,
         "recipe": {**RECIPE, "iterations": iterations, "batch_size": batch_size, "lr_patch": patch,
-                   "hr_patch": patch * scale, "log_every": log_every, "lam": run.penalty_lam},
+                   "hr_patch": patch * scale, "log_every": log_every, "lam": run.penalty_lam,
+                   "loop": trained["loop"]},
         "protocol": PROTOCOL,
         "data": {"train": "T91", "train_images": len(data["train"]),
                  **{f"{name}_images": sorted(data[name]) for name in PROTOCOL["test_sets"]}},
@@ -419,7 +380,7 @@ def train_run(run: Run, seed: int, data: dict, quick: bool = False) -> dict:
         "coefficient_count": "basis layers store n*s*m coefficients (Eq. 6); the paper's Table 1 counts fit m*n",
         "wall_seconds": time.perf_counter() - start, "train_seconds": train_seconds, "test_seconds": test_seconds,
         "iteration_seconds": sum(history["seconds"]) / iterations,
-        "threads": torch.get_num_threads(), "versions": versions(),
+        "threads": trained["threads"], "versions": versions(),
     }
 
 

@@ -1,7 +1,7 @@
 """minilib: a small NumPy reference library for the Efficient Filters textbook.
 
 The core (im2col, conv, pooling, functional, layers, losses, optim) needs only NumPy;
-PyTorch appears only in tests, benchmarks and ``minilib.torch``.
+PyTorch appears only in tests, benchmarks, ``minilib.torch`` and ``minilib.training``.
 """
 from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast

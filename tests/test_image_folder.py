@@ -132,8 +132,8 @@ def test_resize_and_crops_give_the_requested_size():
 
 def test_train_one_epoch_on_a_folder_from_the_command_line(tmp_path):
     torch = pytest.importorskip("torch")
-    from minilib.torch import distributed
-    from minilib.torch.train import main
+    from minilib.training import distributed
+    from minilib.training.__main__ import main
 
     threads, rng = torch.get_num_threads(), distributed.capture_rng_state()  # restored below: the run sets both
 

@@ -1,9 +1,10 @@
-"""minilib.torch.distributed and DistributedDataParallel training on CPU (gloo).
+"""minilib.training.distributed and DistributedDataParallel training on CPU (gloo).
 
 The sampler tests check the property the exactness argument rests on: global batch t is the same set of examples
-whatever the number of processes. The end-to-end test launches 2 processes of ``python -m minilib.torch.train``
-with the variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and checks that they
-train, in float64, to the parameters one process reaches with the same global batch.
+whatever the number of processes. The end-to-end test launches 2 processes of ``python -u -m minilib.training``
+(the command ``torchrun -m minilib.training`` runs) with the variables torchrun sets (RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and checks that they train, in float64, to the parameters one process
+reaches with the same global batch.
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import pytest
 import torch
 from torch_train_helpers import _restore_torch_globals  # noqa: F401 (an autouse fixture)
 
-from minilib.torch import distributed
-from minilib.torch.checkpoint import load_checkpoint
-from minilib.torch.train import TrainConfig, load_data, train
+from minilib.training import distributed
+from minilib.training.checkpoint import load_checkpoint
+from minilib.training.data import load_data
+from minilib.training.trainer import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,14 +127,15 @@ def free_port() -> int:
 
 
 def launch(world: int, argv: list[str], timeout: float = 150.0) -> list[str]:
-    """Run ``python -m minilib.torch.train argv`` as ``world`` ranks, as torchrun would; return their stderr."""
+    """Run ``python -u -m minilib.training argv`` as ``world`` ranks, as ``torchrun -m`` would (same command, same
+    variables); return their stderr."""
     port = free_port()
     procs = []
     for rank in range(world):
         env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        procs.append(subprocess.Popen([sys.executable, "-m", "minilib.torch.train", *argv], env=env, cwd=ROOT,
+        procs.append(subprocess.Popen([sys.executable, "-u", "-m", "minilib.training", *argv], env=env, cwd=ROOT,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     try:
         errors = [p.communicate(timeout=timeout)[1] for p in procs]

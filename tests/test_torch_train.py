@@ -1,4 +1,4 @@
-"""``python -m minilib.torch.train``: resume exactness, checkpoint integrity, the command line, presets, the zoo.
+"""``python -m minilib.training``: resume exactness, checkpoint integrity, the command line, presets, the zoo.
 
 Runs are tiny (``tiny-cnn`` on the 8x8 synthetic set, one thread, float64) and in-process, except the test that
 SIGKILLs a real training process and resumes from whatever checkpoint it left.
@@ -21,9 +21,10 @@ from torch import nn
 from torch_train_helpers import _restore_torch_globals  # noqa: F401 (an autouse fixture)
 
 from minilib.torch import BasisConv2d, FullStackConv2d, VersatileConv2d
-from minilib.torch.checkpoint import MAGIC, CheckpointError, load_checkpoint, save_checkpoint
-from minilib.torch.train import PRESETS, TrainConfig, main, parse_args, train
 from minilib.torch.zoo import MODELS, build_model, default_exclude
+from minilib.training.__main__ import main, parse_args
+from minilib.training.checkpoint import MAGIC, CheckpointError, load_checkpoint, save_checkpoint
+from minilib.training.trainer import PRESETS, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +98,7 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path):
             "--checkpoint-every", "1", "--out", str(victim_out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    victim = subprocess.Popen([sys.executable, "-m", "minilib.torch.train", *argv], env=env, cwd=ROOT,
+    victim = subprocess.Popen([sys.executable, "-m", "minilib.training", *argv], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -205,7 +206,7 @@ def test_metrics_json_records_every_epoch_the_schedule_and_provenance(tmp_path):
 
 
 def test_limit_takes_an_evenly_spaced_subset_so_class_sorted_data_keeps_every_class():
-    from minilib.torch.train_data import evenly_spaced, load_data
+    from minilib.training.data import evenly_spaced, load_data
 
     assert evenly_spaced(10, None).tolist() == list(range(10)) and evenly_spaced(10, 50).tolist() == list(range(10))
     assert evenly_spaced(100, 5).tolist() == [0, 25, 50, 74, 99]

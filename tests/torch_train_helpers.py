@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minilib.torch import distributed
+from minilib.training import distributed
 
 
 @pytest.fixture(autouse=True)

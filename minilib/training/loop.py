@@ -1,5 +1,5 @@
 """The one torch training loop: every experiment of the book (MNIST, CIFAR-10, super-resolution, the comparison)
-trains with :func:`fit`, and the full-scale trainer takes its optimisation step from :func:`train_step`.
+trains with :func:`fit`, and the full-scale trainer shares its step (:func:`forward_objective`, :func:`update`).
 
 What differs between experiments is data, not code: a :class:`Recipe` holds the optimiser, the learning-rate
 schedule and when it is stepped (once per epoch or once per mini-batch), the penalty λ L_ortho of MVNet Eq. 8 and
@@ -14,6 +14,7 @@ An "epoch" is the unit of one history entry: a pass over the training set for th
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -157,17 +158,46 @@ class Schedule:
             self._advance()
 
 
-def loss_value(recipe: Recipe, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    if recipe.loss == "l1_grey":
+def loss_value(loss: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The data term: cross-entropy, or the mean absolute error in grey levels (``"l1_grey"``)."""
+    if loss == "l1_grey":
         return 255.0 * (out - target).abs().mean()          # L1 in grey levels
     return F.cross_entropy(out, target)
 
 
 # ----------------------------------------------------------------------------- one step
+def forward_objective(net, inputs: torch.Tensor, targets: torch.Tensor, *, loss: str = "cross_entropy",
+                      lam: float | None = None, released: bool = False, penalty_model=None, autocast=None):
+    """``(out, loss, term, objective)`` of one mini-batch: ``out = net(inputs)``, the data ``loss``
+    (:data:`LOSSES`), ``term`` = λ L_ortho of MVNet Eq. 8 over ``penalty_model`` (default ``net``; the bare model
+    under a ``DistributedDataParallel`` wrapper) or None without ``lam``, and ``objective = loss + term``.
+    ``autocast``: a context for the forward pass and the loss (mixed precision); the penalty stays outside it,
+    in full precision."""
+    with autocast if autocast is not None else contextlib.nullcontext():
+        out = net(inputs)
+        value = loss_value(loss, out, targets)
+    if lam is None:
+        return out, value, None, value
+    term = ortho_penalty(net if penalty_model is None else penalty_model, lam, released=released)
+    return out, value, term, value + term
+
+
+def update(optimizer, objective: torch.Tensor, scaler=None) -> None:
+    """Backward from ``objective`` and one optimiser step (through a ``GradScaler`` when given)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        objective.backward()
+        optimizer.step()
+        return
+    scaler.scale(objective).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
 @dataclasses.dataclass
 class Step:
-    """One mini-batch: its data loss and penalty (floats, penalty None without one) and the correct count
-    (None for regression); ``finite`` False when the objective was not finite and no update was made."""
+    """One mini-batch of :func:`fit`: its data loss and penalty (floats, penalty None without one) and the correct
+    count (None for regression); ``finite`` False when the objective was not finite and no update was made."""
     loss: float
     penalty: float | None
     correct: int | None
@@ -175,21 +205,14 @@ class Step:
 
 
 def train_step(model, optimizer, recipe: Recipe, inputs: torch.Tensor, targets: torch.Tensor) -> Step:
-    """Forward, objective = loss + λ L_ortho (Eq. 8), and, when it is finite, backward and the optimiser's step.
+    """:func:`forward_objective` under ``recipe`` and, when the objective is finite, :func:`update`.
 
     A non-finite objective makes no update (a NaN gradient would poison every weight)."""
-    out = model(inputs)
-    loss = loss_value(recipe, out, targets)
-    objective = loss
-    term = None
-    if recipe.lam is not None:
-        term = ortho_penalty(model, recipe.lam, released=recipe.penalty_scale == "released")
-        objective = loss + term
+    out, loss, term, objective = forward_objective(model, inputs, targets, loss=recipe.loss, lam=recipe.lam,
+                                                   released=recipe.penalty_scale == "released")
     if not torch.isfinite(objective):
         return Step(math.nan, None, None, finite=False)
-    optimizer.zero_grad(set_to_none=True)
-    objective.backward()
-    optimizer.step()
+    update(optimizer, objective)
     correct = int((out.argmax(dim=1) == targets).sum()) if recipe.loss == "cross_entropy" else None
     return Step(loss.item(), None if term is None else term.item(), correct)
 

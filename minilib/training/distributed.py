@@ -1,4 +1,4 @@
-"""Process-group setup, per-rank seeding and sharded sampling for ``python -m minilib.torch.train``.
+"""Process-group setup, per-rank seeding and sharded sampling for ``python -m minilib.training``.
 
 Launch with ``torchrun --nproc_per_node N`` (it sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT);
 without those variables everything runs in one process and no process group is created.

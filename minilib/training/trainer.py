@@ -1,30 +1,29 @@
-"""``python -m minilib.torch.train``: train a network converted to an efficient-filter method, on one process or
-many (``torchrun --nproc_per_node N -m minilib.torch.train ...``).
+"""The full-scale trainer: train a network converted to an efficient-filter method, on one process or many.
+Run it as ``python -m minilib.training`` (the command line is :mod:`minilib.training.__main__`) or
+``torchrun --nproc_per_node N -m minilib.training ...``; :func:`train` runs a :class:`TrainConfig` from Python.
 
 One run = a model from :mod:`minilib.torch.zoo` (converted with ``--method``), a dataset (CIFAR-10, MNIST, a
-synthetic set, or a class-per-folder image tree), and an SGD recipe (``--preset`` or flags). Rank 0 shows a
-progress bar and writes ``<out>/metrics.json`` (per-epoch loss, accuracy, learning rate, time; the config; the
-world size) through :func:`minilib.results.write_result`, and ``<out>/checkpoint.pt`` at every epoch end (and every
-``--checkpoint-every`` steps) through :mod:`minilib.torch.checkpoint`. ``--resume`` continues a run exactly: the
-checkpoint holds model, optimizer, scheduler, grad scaler, every rank's generator states, the position in the
-epoch and the partial epoch sums; data order and augmentation are functions of (seed, epoch, example) only
-(:mod:`minilib.torch.distributed`), so the continuation is the one the uninterrupted run would have taken.
+synthetic set, or a class-per-folder image tree; :mod:`minilib.training.data`), and an SGD recipe (``--preset``
+or flags). Rank 0 shows a progress bar and writes ``<out>/metrics.json`` (per-epoch loss, accuracy, learning
+rate, time; the config; the world size) through :func:`minilib.results.write_result`, and ``<out>/checkpoint.pt``
+at every epoch end (and every ``--checkpoint-every`` steps) through :mod:`minilib.training.checkpoint`.
+``--resume`` continues a run exactly: the checkpoint holds model, optimizer, scheduler, grad scaler, every rank's
+generator states, the position in the epoch and the partial epoch sums; data order and augmentation are
+functions of (seed, epoch, example) only (:mod:`minilib.training.distributed`), so the continuation is the one
+the uninterrupted run would have taken.
 
 On CUDA, mixed precision (float16 autocast with a gradient scaler) and channels-last memory are on by default;
 on CPU both are off. ``--dtype float64`` (CPU) is for exactness tests.
 
 Example::
 
-    torchrun --nproc_per_node 8 -m minilib.torch.train --preset versatile-imagenet --method versatile \\
+    torchrun --nproc_per_node 8 -m minilib.training --preset versatile-imagenet --method versatile \\
         --data /data/imagenet --out runs/v-resnet50
 """
 from __future__ import annotations
 
-import argparse
-import ast
 import contextlib
 import dataclasses
-import math
 import sys
 import time
 from pathlib import Path
@@ -35,24 +34,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..results import write_result
+from ..torch.zoo import build_model
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .convert import METHODS
-from .fullstack import ortho_penalty
-from .train_data import load_data
-from .zoo import MODELS, build_model
-
-PROG = "python -m minilib.torch.train"
-BUILTIN_DATA = ("cifar10", "mnist", "synthetic")
-
+from .data import load_data
+from .loop import forward_objective, update
 
 # --------------------------------------------------------------------------------------------------
-# Recipes
+# Presets: the papers' recipes
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
+class Preset:
     """An SGD recipe: momentum SGD with weight decay, the learning rate times ``gamma`` at each epoch in
     ``milestones``; ``model``, ``data`` and ``image_size`` are the defaults it was stated for."""
     epochs: int
@@ -75,7 +69,7 @@ PRESETS = {
     # (iamhankai/Versatile-Filters, imagenet-vcnn.py): --epochs 130, -b 256, --lr 0.1, --momentum 0.9,
     # --wd 1e-4, and adjust_learning_rate = lr * 0.1 ** (epoch // 40) (its docstring says "every 30 epochs",
     # the code divides by 40).
-    "versatile-imagenet": Recipe(epochs=130, batch_size=256, lr=0.1, momentum=0.9, weight_decay=1e-4,
+    "versatile-imagenet": Preset(epochs=130, batch_size=256, lr=0.1, momentum=0.9, weight_decay=1e-4,
                                  nesterov=False, milestones=(40, 80, 120), gamma=0.1, model="resnet50",
                                  image_size=224,
                                  source="released imagenet-vcnn.py defaults; the paper states none (Sec. 3.2)"),
@@ -83,23 +77,23 @@ PRESETS = {
     # 75% of the epochs; it states neither batch size, momentum nor weight decay. Those come from the released
     # code (ofsoundof/learning_filter_basis, image_classification/): option.py defaults batch_size 128,
     # momentum 0.9, decay step-150-225, gamma 0.1; template.py sets weight_decay 5e-4 for VGG.
-    "basis-cifar10-vgg16": Recipe(epochs=300, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
+    "basis-cifar10-vgg16": Preset(epochs=300, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
                                   nesterov=False, milestones=(150, 225), gamma=0.1, model="cifar-vgg16",
                                   data="cifar10", image_size=32,
                                   source="paper Sec. 5 (epochs, lr, decay) + released option.py/template.py"),
     # Filter basis, CIFAR-10 ResNet-56 as released (scripts/train_resnet.sh for ResNet_Basis): --batch_size 64
     # --epochs 400 --decay step-250-325, weight_decay 1e-4 (template.py, ResNet), momentum 0.9 (option.py).
     # Note the script's 400 epochs / 250-325 differ from the paper's 300 epochs / 50%-75%.
-    "basis-cifar10-resnet56": Recipe(epochs=400, batch_size=64, lr=0.1, momentum=0.9, weight_decay=1e-4,
+    "basis-cifar10-resnet56": Preset(epochs=400, batch_size=64, lr=0.1, momentum=0.9, weight_decay=1e-4,
                                      nesterov=False, milestones=(250, 325), gamma=0.1, model="cifar-resnet56",
                                      data="cifar10", image_size=32,
                                      source="released scripts/train_resnet.sh + template.py; paper says 300 epochs"),
 }
 
 # Used for every recipe field neither a preset nor a flag sets: a short run for trying things out.
-DEFAULT_RECIPE = Recipe(epochs=10, batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False,
+DEFAULT_PRESET = Preset(epochs=10, batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False,
                         milestones=(), gamma=0.1)
-RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov", "milestones", "gamma")
+PRESET_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov", "milestones", "gamma")
 
 
 @dataclasses.dataclass
@@ -112,14 +106,14 @@ class TrainConfig:
     exclude: list | None = None
     width: float = 1.0
     preset: str | None = None
-    epochs: int = DEFAULT_RECIPE.epochs
-    batch_size: int = DEFAULT_RECIPE.batch_size
-    lr: float = DEFAULT_RECIPE.lr
-    momentum: float = DEFAULT_RECIPE.momentum
-    weight_decay: float = DEFAULT_RECIPE.weight_decay
-    nesterov: bool = DEFAULT_RECIPE.nesterov
+    epochs: int = DEFAULT_PRESET.epochs
+    batch_size: int = DEFAULT_PRESET.batch_size
+    lr: float = DEFAULT_PRESET.lr
+    momentum: float = DEFAULT_PRESET.momentum
+    weight_decay: float = DEFAULT_PRESET.weight_decay
+    nesterov: bool = DEFAULT_PRESET.nesterov
     milestones: list = dataclasses.field(default_factory=list)
-    gamma: float = DEFAULT_RECIPE.gamma
+    gamma: float = DEFAULT_PRESET.gamma
     ortho_lambda: float | None = None
     image_size: int | None = None
     augment: bool = True
@@ -304,18 +298,11 @@ class Trainer:
 
     def _train_step(self, x, y, sums: torch.Tensor) -> torch.Tensor:
         self.net.train()
-        with self._autocast():
-            scores = self.net(x)
-            loss = F.cross_entropy(scores, y)
-        objective = loss
-        penalty = None
-        if self.ortho_lambda:
-            penalty = ortho_penalty(self.model, self.ortho_lambda)  # Eq. 8's λ-term, in full precision
-            objective = loss + penalty
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(objective).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        # no check that the objective is finite: that would make every step wait for the device; with mixed
+        # precision the scaler skips a step whose gradients are not finite
+        scores, loss, penalty, objective = forward_objective(self.net, x, y, lam=self.ortho_lambda or None,
+                                                             penalty_model=self.model, autocast=self._autocast())
+        update(self.optimizer, objective, self.scaler)
         with torch.no_grad():  # accumulated on the device: no host sync per step
             n = len(y)
             sums[0] += loss.detach().double() * n
@@ -449,179 +436,3 @@ def train(config: TrainConfig) -> dict:
     finally:
         # After a failure the other ranks may be stuck in a collective; torchrun tears them down.
         distributed.cleanup(ctx, barrier=ok)
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------------
-
-
-def _number(kind, rule: str, holds):
-    """An argparse type: ``kind(text)``, finite and satisfying ``holds``, else an error that states ``rule``."""
-    def check(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not (math.isfinite(value) and holds(value)):
-            raise argparse.ArgumentTypeError(f"must be a {rule} {kind.__name__}, got {text!r}")
-        return value
-    return check
-
-
-def _positive(kind):
-    return _number(kind, "positive", lambda value: value > 0)
-
-
-def _non_negative(kind):
-    return _number(kind, "non-negative", lambda value: value >= 0)
-
-
-RESERVED_METHOD_KW = {"device", "dtype", "rng"}  # set by the trainer (the model's device/dtype, torch's seed)
-
-
-def parse_method_kw(items) -> dict:
-    """``["delta=1", "g=1", "splits=optimal"]`` -> ``{"delta": 1, "g": 1, "splits": "optimal"}`` (Python literals
-    where they parse, strings otherwise)."""
-    out = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"--method-kw {item!r} must be KEY=VALUE with KEY a Python name, e.g. delta=1")
-        if key in RESERVED_METHOD_KW:
-            raise ValueError(f"--method-kw {key}=... is set by the trainer and cannot be given")
-        try:
-            out[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[key] = text
-    return out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    presets = "\n".join(f"  {name}: {r.epochs} epochs, batch {r.batch_size}, lr {r.lr} x{r.gamma} at "
-                        f"{list(r.milestones)}, momentum {r.momentum}, wd {r.weight_decay}; {r.source}"
-                        for name, r in PRESETS.items())
-    parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a network converted to versatile / basis / full-stack filters, on one process or "
-                    "under torchrun (DistributedDataParallel; --batch-size is the global batch).",
-        epilog=f"presets:\n{presets}\n\nmodels: {', '.join(MODELS)}\n\nexamples:\n"
-               f"  {PROG} --model tiny-cnn --data synthetic --epochs 2 --batch-size 32\n"
-               f"  torchrun --nproc_per_node 8 -m minilib.torch.train --preset versatile-imagenet "
-               f"--method versatile --data /data/imagenet --out runs/v-resnet50\n"
-               f"  {PROG} --resume runs/v-resnet50/checkpoint.pt --out runs/v-resnet50 ...same flags...")
-    what = parser.add_argument_group("what to train")
-    what.add_argument("--preset", choices=sorted(PRESETS), help="a paper's recipe (flags given override it)")
-    what.add_argument("--model", choices=sorted(MODELS), help="network from minilib.torch.zoo")
-    what.add_argument("--method", choices=sorted(METHODS), help="convert the convolutions (default: none, baseline)")
-    what.add_argument("--method-kw", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                      help="keyword arguments of the method's layer, e.g. delta=1 g=1, or s=4, or "
-                           "basis_ratio=0.5 splits=optimal")
-    what.add_argument("--exclude", nargs="*", metavar="LAYER",
-                      help="convolutions left ordinary (qualified names); default: the paper's choice, see "
-                           "minilib.torch.zoo; give the flag with no names to convert all")
-    what.add_argument("--width", type=_positive(float), default=1.0, help="channel multiplier (default 1)")
-    what.add_argument("--data", help="cifar10, mnist, synthetic, or a folder: <folder>/train/<class>/<image> "
-                                     "(and <folder>/val/<class>/...), or <folder>/<class>/<image>")
-    what.add_argument("--limit", type=_positive(int), help="use an evenly spaced subset of N training and N test "
-                                                          "examples (smoke runs)")
-    what.add_argument("--image-size", type=_positive(int), help="crop size for folders (default: the model's), "
-                                                                "image side for synthetic data (default 8)")
-    what.add_argument("--no-augment", dest="augment", action="store_false", help="train without augmentation")
-
-    recipe = parser.add_argument_group("recipe (default: the preset's, else a short 10-epoch run)")
-    recipe.add_argument("--epochs", type=_positive(int))
-    recipe.add_argument("--batch-size", type=_positive(int), help="GLOBAL batch, split evenly over processes")
-    recipe.add_argument("--lr", type=_positive(float))
-    recipe.add_argument("--momentum", type=_non_negative(float))
-    recipe.add_argument("--weight-decay", type=_non_negative(float))
-    recipe.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    recipe.add_argument("--milestones", type=_positive(int), nargs="*", help="epochs at which lr *= gamma")
-    recipe.add_argument("--gamma", type=_positive(float))
-    recipe.add_argument("--ortho-lambda", type=_non_negative(float),
-                        help="full-stack mask orthogonality weight λ (Eq. 8; default 0.1 as the paper)")
-    recipe.add_argument("--seed", type=_non_negative(int), default=0)
-
-    run = parser.add_argument_group("run")
-    run.add_argument("--out", help="folder for checkpoint.pt and metrics.json (default runs/<model>-<method>-<data>)")
-    run.add_argument("--resume", metavar="CHECKPOINT", help="continue from this checkpoint; 'auto' = <out>/"
-                                                            "checkpoint.pt if it exists")
-    run.add_argument("--max-steps", type=_positive(int), help="stop (with a checkpoint) after this many steps "
-                                                              "in total")
-    run.add_argument("--checkpoint-every", type=_non_negative(int), default=0,
-                     help="also checkpoint every N steps (default 0: at epoch ends only)")
-    run.add_argument("--threads", type=_positive(int), help="torch threads per process")
-    run.add_argument("--workers", type=_non_negative(int), default=0, help="data-loading processes per rank")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    run.add_argument("--amp", choices=("auto", "on", "off"), default="auto", help="float16 autocast (CUDA)")
-    run.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
-    run.add_argument("--sync-bn", action="store_true", help="synchronise batch-norm statistics across processes")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    return parser
-
-
-def parse_args(argv=None) -> TrainConfig:
-    """Command-line arguments -> :class:`TrainConfig` (flags > preset > defaults); bad input exits with a
-    message naming the argument and the rule."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    recipe = PRESETS.get(args.preset)
-    model = args.model or (recipe and recipe.model)
-    if model is None:
-        parser.error("argument --model: required unless --preset names one")
-    data = args.data or (recipe and recipe.data)
-    if data is None:
-        parser.error("argument --data: required (cifar10, mnist, synthetic or an image folder)"
-                     + (f"; preset {args.preset} trains on an ImageNet-style folder" if recipe else ""))
-    if data not in BUILTIN_DATA and not Path(data).is_dir():
-        parser.error(f"argument --data: {data!r} is neither {', '.join(BUILTIN_DATA)} nor an existing folder")
-    try:
-        method_kw = parse_method_kw(args.method_kw)
-    except ValueError as err:
-        parser.error(f"argument --method-kw: {err}")
-    if method_kw and args.method is None:
-        parser.error("argument --method-kw: needs --method")
-    if args.ortho_lambda is not None and args.method != "fullstack":
-        parser.error("argument --ortho-lambda: only applies to --method fullstack")
-    fields = {}
-    for name in RECIPE_FIELDS:
-        value = getattr(args, name)
-        fields[name] = value if value is not None else getattr(recipe or DEFAULT_RECIPE, name)
-    fields["milestones"] = sorted(fields["milestones"])
-    if fields["milestones"] and fields["milestones"][-1] > fields["epochs"]:
-        parser.error(f"argument --milestones: {fields['milestones']} must not exceed --epochs={fields['epochs']}")
-    out = args.out or str(Path("runs") / f"{model}-{args.method or 'baseline'}-{Path(data).name}")
-    resume = args.resume
-    if resume == "auto":
-        resume = str(Path(out) / "checkpoint.pt") if (Path(out) / "checkpoint.pt").is_file() else None
-    elif resume is not None and not Path(resume).is_file():
-        parser.error(f"argument --resume: checkpoint {resume!r} not found")
-    ortho = args.ortho_lambda if args.ortho_lambda is not None else (0.1 if args.method == "fullstack" else None)
-    return TrainConfig(model=model, data=data, method=args.method, method_kw=method_kw, exclude=args.exclude,
-                       width=args.width, preset=args.preset, **fields, ortho_lambda=ortho,
-                       image_size=args.image_size or (recipe and recipe.image_size), augment=args.augment,
-                       limit=args.limit, seed=args.seed, out=out, resume=resume, max_steps=args.max_steps,
-                       checkpoint_every=args.checkpoint_every, threads=args.threads, workers=args.workers,
-                       device=args.device, dtype=args.dtype, amp=args.amp, channels_last=args.channels_last,
-                       sync_bn=args.sync_bn, progress=args.progress)
-
-
-def main(argv=None) -> int:
-    """Entry point: parse, train, and report a bad setting (unknown layer, unreadable data, damaged checkpoint,
-    batch not divisible by the process count) as one line naming it, exit status 2."""
-    config = parse_args(argv)
-    try:
-        train(config)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    # Run the importable module's main, not this __main__ copy: DataLoader workers then pickle
-    # minilib.torch.train_data.KeyedImages, which every start method can import.
-    from minilib.torch.train import main as _main
-
-    sys.exit(_main())

@@ -1,4 +1,4 @@
-"""The data of ``python -m minilib.torch.train``: examples addressed by (epoch, index), so that augmentation is a
+"""The data of ``python -m minilib.training``: examples addressed by (epoch, index), so that augmentation is a
 function of the example and not of the process that reads it (the same batches on 1 GPU and on N, and after a
 resume).
 
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..data.image_folder import ImageFolder, random_resized_crop, resize_center_crop
+from ..torch.zoo import MODELS
 from . import distributed
-from .zoo import MODELS
 
 SYNTHETIC = {"train": 256, "test": 128, "classes": 4, "channels": 3, "size": 8}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # as the released Versatile script
@@ -73,7 +73,7 @@ class CenterView:
 
 class KeyedImages(torch.utils.data.Dataset):
     """``dataset[(epoch, index)] -> (float32 tensor (C, H, W), label)``: read, augment with
-    :func:`~minilib.torch.distributed.example_rng` (seed, epoch, index), scale to [0, 1], standardise."""
+    :func:`~minilib.training.distributed.example_rng` (seed, epoch, index), scale to [0, 1], standardise."""
 
     def __init__(self, source, mean, std, transform=None, seed: int = 0):
         self.source, self.transform, self.seed = source, transform, seed
@@ -133,7 +133,7 @@ def _limited(images, labels, limit):
 
 
 def load_data(config) -> Data:
-    """The training and test sets ``config.data`` names (a :class:`minilib.torch.train.TrainConfig`), with the
+    """The training and test sets ``config.data`` names (a :class:`minilib.training.trainer.TrainConfig`), with the
     augmentation its recipe uses."""
     augment = config.augment
     if config.data in ("cifar10", "mnist", "synthetic"):

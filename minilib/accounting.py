@@ -256,7 +256,7 @@ def _trace_numpy(model, input_shape):
     """Calls (name, module, in_shape, out_shape) of the leaves, in order, for one zero sample."""
     leaves = list(_leaves(model, lambda m: list(enumerate(m.children()))))
     modules = [m for _, m in model.named_modules()]
-    saved = [(m, m.training, m._cache, m.__dict__.get("forward")) for m in modules]
+    saved = [(m, m.training, m.cache, m.__dict__.get("forward")) for m in modules]
     dtype = next((p.dtype for m in modules for p in m.params.values()), np.float64)
     calls = []
     for name, module in leaves:
@@ -270,7 +270,7 @@ def _trace_numpy(model, input_shape):
         model.forward(np.zeros((1, *input_shape), dtype=dtype))
     finally:
         for module, training, cache, forward in saved:
-            module.training, module._cache = training, cache
+            module.training, module.cache = training, cache
             if forward is None:
                 module.__dict__.pop("forward", None)
             else:

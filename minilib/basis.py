@@ -41,7 +41,7 @@ import numpy as np
 from . import checks
 from .conv import conv2d_backward, conv2d_forward
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast
-from .layers import Module, _uniform
+from .layers import Module, uniform_init
 
 BasisShape = namedtuple("BasisShape", "c n kernel m p s")
 BasisShape.__doc__ = """Sizes of a basis layer: c input and n output channels, kernel (kh, kw),
@@ -418,7 +418,7 @@ class SharedBasis(Module):
         self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
         rng = np.random.default_rng() if rng is None else rng
         shape = (self.n_basis, self.basis_channels, *self.kernel_size)
-        self._init_params({"basis": _uniform(rng, 1.0 / math.sqrt(math.prod(shape[1:])), shape)})
+        self._init_params({"basis": uniform_init(rng, 1.0 / math.sqrt(math.prod(shape[1:])), shape)})
 
     @property
     def basis(self):
@@ -460,14 +460,14 @@ class BasisConv2d(Module):
         rng = np.random.default_rng() if rng is None else rng
         params = {}
         if basis is None:
-            params["basis"] = _uniform(rng, 1.0 / math.sqrt(shape.p * math.prod(shape.kernel)),
-                                       (shape.m, shape.p, *shape.kernel))
+            params["basis"] = uniform_init(rng, 1.0 / math.sqrt(shape.p * math.prod(shape.kernel)),
+                                           (shape.m, shape.p, *shape.kernel))
         else:
             params["basis"] = basis.params["basis"]
         bound = 1.0 / math.sqrt(shape.s * shape.m)
-        params["coeff"] = _uniform(rng, bound, (shape.n, shape.s * shape.m))
+        params["coeff"] = uniform_init(rng, bound, (shape.n, shape.s * shape.m))
         if bias:
-            params["bias"] = _uniform(rng, bound, (shape.n,))
+            params["bias"] = uniform_init(rng, bound, (shape.n,))
         self._init_params(params)
         if basis is not None:
             self.grads["basis"] = basis.grads["basis"]      # one gradient array that every user adds into
@@ -496,7 +496,7 @@ class BasisConv2d(Module):
         checks.array(x, "x", 4, "(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
-        out, self._cache = basis_conv2d_forward(x, self.layer_basis(), self.coeff, self.bias, self.stride,
+        out, self.cache = basis_conv2d_forward(x, self.layer_basis(), self.coeff, self.bias, self.stride,
                                                 self.padding)
         return out
 

@@ -10,17 +10,18 @@ batch 128; ``benchmarks/conv_benchmark.py`` reproduces the numbers):
 
 * **Channels last.** ``x`` is copied once to (N, H, W, C) and each chunk is zero-padded. A
   kernel window of one output pixel is then ``kh`` runs of ``kw*C`` contiguous numbers, so
-  unfolding is one fast strided copy (:func:`_unfold`), and the column matrix comes out
-  *transposed*: rows (n, oh, ow), columns (i, j, c). It holds exactly the numbers of
-  ``im2col(x).T`` with the columns reordered from (c, i, j) to (i, j, c); the weight is
-  reordered to match (``w_rows``).
+  unfolding is one fast strided copy, and the column matrix comes out *transposed*: rows
+  (n, oh, ow), columns (i, j, c). It holds exactly the numbers of ``im2col(x).T`` with the
+  columns reordered from (c, i, j) to (i, j, c); the weight is reordered to match
+  (``w_rows``). The helpers (unfold, fold, padding, chunks) are :mod:`minilib.unfold`, shared
+  with the versatile and full-stack layers.
 * **Tall GEMM.** ``rows @ w_rows`` with rows (B*OH*OW, K) and w_rows (K, F) is the BLAS
   orientation that runs fastest for these shapes (F is small; ``W @ cols`` with only F rows
   in the result is markedly slower), and one product per chunk beats a stack of per-image ones.
 * **Batch chunks.** A few images at a time, so that a chunk's column matrix (about
-  ``_CHUNK_BYTES``) is still in cache when the GEMM reads it. Memory stays bounded: the cache
-  keeps the channels-last input (the size of x), not the kh*kw times larger column matrix;
-  the backward pass unfolds each chunk again.
+  :data:`minilib.unfold.CHUNK_BYTES`) is still in cache when the GEMM reads it. Memory stays
+  bounded: the cache keeps the channels-last input (the size of x), not the kh*kw times
+  larger column matrix; the backward pass unfolds each chunk again.
 * **Output layout.** The (B*OH*OW, F) product is copied transposed into the NCHW output
   (computing NCHW directly, as W @ cols per image, slows the GEMM by more than the copy
   costs); the bias is then added in place while the chunk is still in cache.
@@ -37,99 +38,11 @@ batch 128; ``benchmarks/conv_benchmark.py`` reproduces the numbers):
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from . import checks
 from .conv import check_conv_args
 from .im2col import window_geometry
-
-# Bytes of column matrix per batch chunk (at least one image). About the L2 cache size (2 MB
-# per core here) keeps a chunk's columns in cache between being written by the unfold and
-# read by the GEMM; much larger chunks are slower again (measured), much smaller ones make
-# the GEMMs too small to use both cores well.
-_CHUNK_BYTES = 1 << 21
-# Below this many contiguous numbers per kernel row (kw*C), :func:`_unfold` copies along pixels.
-_MIN_RUN = 16
-
-
-def _batch_chunks(n, bytes_per_image):
-    """Slices that cut a batch of ``n`` images into chunks of about ``_CHUNK_BYTES`` (>= 1 image)."""
-    size = int(min(n, max(1, _CHUNK_BYTES // max(bytes_per_image, 1))))
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-def _channels_last(x):
-    """(N, C, H, W) -> contiguous (N, H, W, C)."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-
-
-def _zero_pad(x_cl, padding):
-    """Zero-pad a channels-last chunk (B, H, W, C) to (B, H + 2*ph, W + 2*pw, C) (no copy if unpadded)."""
-    ph, pw = padding
-    if not (ph or pw):
-        return x_cl
-    n, h, w, c = x_cl.shape
-    x_pad = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x_cl.dtype)
-    x_pad[:, ph:ph + h, pw:pw + w] = x_cl
-    return x_pad
-
-
-def _unfold(x_pad, kernel, stride, dilation, out_hw, buffer=None):
-    """Column matrix of a channels-last padded batch, transposed: (B*OH*OW, kh*kw*C).
-
-    rows[(n, oh, ow), (i, j, c)] = x_pad[n, oh*sh + i*dh, ow*sw + j*dw, c]
-
-    A read-only strided view puts every window next to its output pixel without copying;
-    one copy then makes it a real matrix: C-contiguous (runs of kw*C contiguous numbers when
-    dw = 1), or for few channels the transpose of a C-contiguous (kh*kw*C, B*OH*OW) array.
-    ``buffer`` (a 1-D array of at least that many numbers, see :func:`_unfold_buffer`) receives
-    the copy: reusing one buffer for every chunk writes into memory that is already mapped
-    and cached, which measured about 40% faster than a fresh array per chunk.
-    """
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-    n, _, _, c = x_pad.shape
-    s_n, s_h, s_w, s_c = x_pad.strides
-    windows = as_strided(x_pad, shape=(n, oh, ow, kh, kw, c),
-                         strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False)
-    size = n * oh * ow * kh * kw * c
-    if buffer is None:
-        buffer = np.empty(size, dtype=x_pad.dtype)
-    if kw * c >= _MIN_RUN:
-        rows = buffer[:size].reshape(n, oh, ow, kh, kw, c)
-        np.copyto(rows, windows)
-        return rows.reshape(n * oh * ow, kh * kw * c)
-    # Few channels (e.g. a grayscale first layer): runs of kw*C numbers are too short to copy
-    # fast, so copy along the output pixels instead (runs of OW when stride 1) into a
-    # (kh*kw*C, B*OH*OW) array and return its transpose; BLAS takes either layout as is.
-    cols = buffer[:size].reshape(kh, kw, c, n, oh, ow)
-    np.copyto(cols, windows.transpose(3, 4, 5, 0, 1, 2))
-    return cols.reshape(kh * kw * c, n * oh * ow).T
-
-
-def _unfold_buffer(chunks, pixels_per_image, row_length, dtype):
-    """One reusable 1-D buffer big enough for the unfold of the largest chunk."""
-    largest = max(chunk.stop - chunk.start for chunk in chunks)
-    return np.empty(largest * pixels_per_image * row_length, dtype=dtype)
-
-
-def _fold(rows, padded_shape, kernel, stride, dilation, out_hw, out=None):
-    """Adjoint of :func:`_unfold`: scatter-add rows (B*OH*OW, kh*kw*C) into (B, Hp, Wp, C).
-
-    One vectorised add per kernel tap into a preallocated zero buffer (taps overlap, so they
-    must be added one after another). With ``out`` (an array or view of shape ``padded_shape``)
-    the taps are added into it instead, so several unfolds of one input can share one gradient buffer.
-    """
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-    n, _, _, c = padded_shape
-    if rows.flags.c_contiguous:
-        taps = rows.reshape(n, oh, ow, kh, kw, c)
-    else:  # the transpose of a (kh*kw*C, B*OH*OW) array, as :func:`_unfold` makes for few channels
-        taps = rows.T.reshape(kh, kw, c, n, oh, ow).transpose(3, 4, 5, 0, 1, 2)
-    x_pad = np.zeros(padded_shape, dtype=rows.dtype) if out is None else out
-    for i in range(kh):
-        for j in range(kw):
-            x_pad[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += taps[:, :, :, i, j]
-    return x_pad
+from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, unfolds_by_row, zero_pad
 
 
 def conv2d_forward_fast(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -150,13 +63,13 @@ def conv2d_forward_fast(x, w, b=None, stride=1, padding=0, dilation=1):
     dtype = np.result_type(x.dtype, w.dtype)
     # Row order (i, j, c) of the channels-last unfold, so w_rows[(i, j, c), f] = w[f, c, i, j].
     w_rows = np.ascontiguousarray(w.astype(dtype, copy=False).transpose(2, 3, 1, 0)).reshape(-1, f)
-    x_cl = _channels_last(x.astype(dtype, copy=False))
+    x_cl = channels_last(x.astype(dtype, copy=False))
     bias = None if b is None else b.astype(dtype, copy=False)[:, None]
     out = np.empty((n, f, oh, ow), dtype=dtype)
-    chunks = _batch_chunks(n, oh * ow * w_rows.shape[0] * w_rows.itemsize)
-    buffer = _unfold_buffer(chunks, oh * ow, w_rows.shape[0], dtype)
+    chunks = batch_chunks(n, oh * ow * w_rows.shape[0] * w_rows.itemsize)
+    buffer = unfold_buffer(chunks, oh * ow, w_rows.shape[0], dtype)
     for chunk in chunks:
-        rows = _unfold(_zero_pad(x_cl[chunk], padding), kernel, stride, dilation, (oh, ow), buffer)  # (B*OH*OW, K)
+        rows = unfold_rows(zero_pad(x_cl[chunk], padding), kernel, stride, dilation, (oh, ow), buffer)  # (B*OH*OW, K)
         product = (rows @ w_rows).reshape(-1, oh * ow, f)                                # (B, OH*OW, F)
         out_chunk = out[chunk].reshape(-1, f, oh * ow)
         np.copyto(out_chunk, product.transpose(0, 2, 1))                                 # to NCHW
@@ -173,16 +86,16 @@ def _backward_by_fold(dout, x_cl, w_rows, geometry, dtype):
     k, f = w_rows.shape
     dw_rows = np.zeros((k, f), dtype=dtype)
     dx = np.empty((n, c, h, w), dtype=dtype)
-    chunks = _batch_chunks(n, oh * ow * k * np.dtype(dtype).itemsize)
-    buffer = _unfold_buffer(chunks, oh * ow, k, dtype)
+    chunks = batch_chunks(n, oh * ow * k * np.dtype(dtype).itemsize)
+    buffer = unfold_buffer(chunks, oh * ow, k, dtype)
     for chunk in chunks:
         dy = np.ascontiguousarray(dout[chunk].transpose(0, 2, 3, 1), dtype=dtype).reshape(-1, f)  # (B*OH*OW, F)
-        x_pad = _zero_pad(x_cl[chunk].astype(dtype, copy=False), padding)
-        rows = _unfold(x_pad, kernel, stride, dilation, (oh, ow), buffer)         # unfolded again
+        x_pad = zero_pad(x_cl[chunk].astype(dtype, copy=False), padding)
+        rows = unfold_rows(x_pad, kernel, stride, dilation, (oh, ow), buffer)    # unfolded again
         dw_rows += rows.T @ dy
         # dX = dY W^T; for few channels computed as (W dY^T)^T so the fold adds runs of pixels.
-        drows = dy @ w_rows.T if kw * c >= _MIN_RUN else (w_rows @ dy.T).T
-        dx_pad = _fold(drows, x_pad.shape, kernel, stride, dilation, (oh, ow))
+        drows = dy @ w_rows.T if unfolds_by_row(kw, c) else (w_rows @ dy.T).T
+        dx_pad = fold_rows(drows, x_pad.shape, kernel, stride, dilation, (oh, ow))
         dx[chunk] = dx_pad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
     dw = dw_rows.reshape(kh, kw, c, f).transpose(3, 2, 0, 1)
     return dx, np.ascontiguousarray(dw)
@@ -208,13 +121,13 @@ def _backward_by_correlation(dout, x_cl, w_rows, geometry, dtype):
     qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
     hq, wq = h + dh * (kh - 1), w + dw * (kw - 1)
     r0, r1, c0, c1 = max(qh, 0), min(qh + oh, hq), max(qw, 0), min(qw + ow, wq)  # dy_pad[r] = dy[r - q]
-    chunks = _batch_chunks(n, h * w * w_flipped.shape[0] * np.dtype(dtype).itemsize)
-    buffer = _unfold_buffer(chunks, h * w, w_flipped.shape[0], dtype)
+    chunks = batch_chunks(n, h * w * w_flipped.shape[0] * np.dtype(dtype).itemsize)
+    buffer = unfold_buffer(chunks, h * w, w_flipped.shape[0], dtype)
     for chunk in chunks:
         dout_chunk = dout[chunk]
         dy_pad = np.zeros((dout_chunk.shape[0], hq, wq, f), dtype=dtype)
         dy_pad[:, r0:r1, c0:c1] = dout_chunk[:, :, r0 - qh:r1 - qh, c0 - qw:c1 - qw].transpose(0, 2, 3, 1)
-        rows = _unfold(dy_pad, (kh, kw), (1, 1), (dh, dw), (h, w), buffer)        # (B*H*W, kh*kw*F)
+        rows = unfold_rows(dy_pad, (kh, kw), (1, 1), (dh, dw), (h, w), buffer)        # (B*H*W, kh*kw*F)
         dx[chunk] = (rows @ w_flipped).reshape(-1, h, w, c).transpose(0, 3, 1, 2)
         dw_flipped += rows.T @ x_cl[chunk].reshape(-1, c).astype(dtype, copy=False)
     dw = dw_flipped.reshape(kh, kw, f, c)[::-1, ::-1].transpose(2, 3, 0, 1)

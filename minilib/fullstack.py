@@ -19,7 +19,7 @@ BinaryConnect/BNN: dL/dlatent = dL/dM * 1[|latent| <= 1]. Eq. 7's orthogonality 
 Two implementations of one function:
 
 * :func:`fullstack_conv2d_forward` / :func:`fullstack_conv2d_backward`: Eq. 12-13. Each input
-  patch x (unfolded channels-last with the helpers of :mod:`minilib.fastconv`) is multiplied by
+  patch x (unfolded channels-last with the helpers of :mod:`minilib.unfold`) is multiplied by
   each full-stack filter once, c_i = vec(x) ∘ b_i, and every sub-filter response sum(c_i ∘ m_j)
   is then a matrix product of those products with the ±1 masks.
 * :func:`fullstack_conv2d_forward_dense` / :func:`fullstack_conv2d_backward_dense`: the
@@ -52,10 +52,10 @@ from collections import namedtuple
 import numpy as np
 
 from . import checks
-from .fastconv import (_batch_chunks, _channels_last, _fold, _unfold, _unfold_buffer, _zero_pad, conv2d_backward_fast,
-                       conv2d_forward_fast)
+from .fastconv import conv2d_backward_fast, conv2d_forward_fast
 from .im2col import im2col, window_geometry
-from .layers import Module, _uniform
+from .layers import Module, uniform_init
+from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, zero_pad
 
 MASK_MODES = ("shared", "separate")
 IMPLEMENTATIONS = ("eq13", "dense")
@@ -240,14 +240,14 @@ def fullstack_conv2d_forward(x, filters, mask_latent, bias=None, stride=1, paddi
     dtype = np.result_type(x.dtype, filters.dtype, mask_latent.dtype)
     filter_rows = _rows(filters.astype(dtype, copy=False))                              # (k, D)
     mask_cols = _masks_by_filter(_rows(binarize(mask_latent.astype(dtype, copy=False))), k, s, n, masks)
-    x_cl = _channels_last(x.astype(dtype, copy=False))
+    x_cl = channels_last(x.astype(dtype, copy=False))
     n_images, d = x.shape[0], filter_rows.shape[1]
     out = np.empty((n_images, n, oh, ow), dtype=dtype)
     # the products C (k, P, D) are the largest array: chunk so that they stay about cache-sized
-    chunks = _batch_chunks(n_images, oh * ow * k * d * np.dtype(dtype).itemsize)
-    buffer = _unfold_buffer(chunks, oh * ow, d, dtype)
+    chunks = batch_chunks(n_images, oh * ow * k * d * np.dtype(dtype).itemsize)
+    buffer = unfold_buffer(chunks, oh * ow, d, dtype)
     for chunk in chunks:
-        rows = _unfold(_zero_pad(x_cl[chunk], padding), kernel, stride, (1, 1), (oh, ow), buffer)   # X (P, D)
+        rows = unfold_rows(zero_pad(x_cl[chunk], padding), kernel, stride, (1, 1), (oh, ow), buffer)  # X (P, D)
         products = filter_rows[:, None, :] * rows[None]                # Eq. 13: c_i = vec(x) ∘ b_i, (k, P, D)
         responses = np.matmul(products, mask_cols)                     # ±1-masked sums, (k, P, s)
         by_output = responses.transpose(1, 2, 0).reshape(-1, oh * ow, s * k)[:, :, :n]   # o = j*k + i
@@ -278,11 +278,11 @@ def fullstack_conv2d_backward(dout, cache, mask_grad=True):
     dfilter_rows = np.zeros((k, d), dtype=dtype)
     dmask_cols = np.zeros((k, d, s), dtype=dtype)                     # dM of sub-filter j*k + i at [i, :, j]
     dx = np.empty((n_images, x_cl.shape[3], h, w), dtype=dtype)
-    chunks = _batch_chunks(n_images, oh * ow * k * d * np.dtype(dtype).itemsize)
-    buffer = _unfold_buffer(chunks, oh * ow, d, dtype)
+    chunks = batch_chunks(n_images, oh * ow * k * d * np.dtype(dtype).itemsize)
+    buffer = unfold_buffer(chunks, oh * ow, d, dtype)
     for chunk in chunks:
-        x_pad = _zero_pad(x_cl[chunk].astype(dtype, copy=False), (ph, pw))
-        rows = _unfold(x_pad, kernel, stride, (1, 1), (oh, ow), buffer)                   # X (P, D), again
+        x_pad = zero_pad(x_cl[chunk].astype(dtype, copy=False), (ph, pw))
+        rows = unfold_rows(x_pad, kernel, stride, (1, 1), (oh, ow), buffer)               # X (P, D), again
         dy = np.zeros((rows.shape[0], s * k), dtype=dtype)
         dy[:, :n] = dout[chunk].transpose(0, 2, 3, 1).reshape(-1, n)
         dy = np.ascontiguousarray(dy.reshape(-1, s, k).transpose(2, 0, 1))              # dY_i, (k, P, s)
@@ -291,7 +291,7 @@ def fullstack_conv2d_backward(dout, cache, mask_grad=True):
         if mask_grad:
             dmask_cols += np.matmul(rows.T, dy)                                          # X^T dY_i, (k, D, s)
         drows = np.einsum("kpd,kd->pd", dproducts, filter_rows)
-        dx_pad = _fold(drows, x_pad.shape, kernel, stride, (1, 1), (oh, ow))
+        dx_pad = fold_rows(drows, x_pad.shape, kernel, stride, (1, 1), (oh, ow))
         dx[chunk] = dx_pad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
     per_filter = filters.shape[1:]
     dmask_latent = None
@@ -526,12 +526,12 @@ class FullStackConv2d(Module):
                                 learn_masks, n_filters)
         rng = np.random.default_rng() if rng is None else rng
         bound = 1.0 / math.sqrt(shape.c * math.prod(shape.kernel))
-        params = {"filters": _uniform(rng, bound, (shape.k, shape.c, *shape.kernel))}
+        params = {"filters": uniform_init(rng, bound, (shape.k, shape.c, *shape.kernel))}
         latent = rng.uniform(-1.0, 1.0, size=shape.mask_shape)
         if self.learn_masks:
             params["mask_latent"] = latent
         if bias:
-            params["bias"] = _uniform(rng, bound, (shape.n,))
+            params["bias"] = uniform_init(rng, bound, (shape.n,))
         self._init_params(params)
         if not self.learn_masks:
             self.buffers["mask_latent"] = latent
@@ -569,7 +569,7 @@ class FullStackConv2d(Module):
         forward = fullstack_conv2d_forward_dense if dense else fullstack_conv2d_forward
         out, cache = forward(x, self.filters, self.mask_latent, self.bias, self.stride, self.padding,
                              self.out_channels, self.masks)
-        self._cache = (dense, cache)
+        self.cache = (dense, cache)
         return out
 
     def backward(self, dout):

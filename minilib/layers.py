@@ -1,7 +1,7 @@
 """Thin layer classes around the pure functions.
 
 A layer holds ``params`` and ``grads`` (dicts with the same keys, named as in the
-PyTorch twin so weights copy straight across), ``forward(x)`` caches what
+PyTorch twin so weights copy straight across), ``forward(x)`` keeps in ``cache`` what
 ``backward(dout)`` needs, and ``backward`` fills ``grads`` and returns ``dx``.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Module:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.training = True
-        self._cache = None
+        self.cache = None   # what the last forward kept for backward (None before the first)
 
     def forward(self, x):
         raise NotImplementedError
@@ -118,12 +118,18 @@ class Module:
         self.grads = {key: np.zeros_like(value) for key, value in params.items()}
 
     def _require_cache(self):
-        if self._cache is None:
+        if self.cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        return self._cache
+        return self.cache
 
 
-def _uniform(rng, bound, shape):
+def uniform_init(rng, bound, shape):
+    """float64 array of ``shape`` drawn from U(-bound, bound) with ``rng`` (a ``np.random.Generator``).
+
+    The weights and biases of the NumPy layers (here and in :mod:`minilib.versatile`,
+    :mod:`minilib.basis`, :mod:`minilib.fullstack`) start from it, with bound = 1/sqrt(fan_in)
+    as PyTorch initialises its conv and linear layers.
+    """
     return rng.uniform(-bound, bound, size=shape)
 
 
@@ -144,13 +150,13 @@ class Conv2d(Module):
         self.dilation = checks.positive_pair(dilation, "dilation")
         rng = np.random.default_rng() if rng is None else rng
         bound = 1.0 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
-        params = {"weight": _uniform(rng, bound, (out_channels, in_channels, *self.kernel_size))}
+        params = {"weight": uniform_init(rng, bound, (out_channels, in_channels, *self.kernel_size))}
         if bias:
-            params["bias"] = _uniform(rng, bound, (out_channels,))
+            params["bias"] = uniform_init(rng, bound, (out_channels,))
         self._init_params(params)
 
     def forward(self, x):
-        out, self._cache = conv2d_forward_fast(x, self.params["weight"], self.params.get("bias"),
+        out, self.cache = conv2d_forward_fast(x, self.params["weight"], self.params.get("bias"),
                                           self.stride, self.padding, self.dilation)
         return out
 
@@ -174,13 +180,13 @@ class Linear(Module):
         self.out_features = checks.positive_int(out_features, "out_features")
         rng = np.random.default_rng() if rng is None else rng
         bound = 1.0 / np.sqrt(in_features)
-        params = {"weight": _uniform(rng, bound, (out_features, in_features))}
+        params = {"weight": uniform_init(rng, bound, (out_features, in_features))}
         if bias:
-            params["bias"] = _uniform(rng, bound, (out_features,))
+            params["bias"] = uniform_init(rng, bound, (out_features,))
         self._init_params(params)
 
     def forward(self, x):
-        out, self._cache = F.linear_forward(x, self.params["weight"], self.params.get("bias"))
+        out, self.cache = F.linear_forward(x, self.params["weight"], self.params.get("bias"))
         return out
 
     def backward(self, dout):
@@ -195,7 +201,7 @@ class Linear(Module):
 
 class ReLU(Module):
     def forward(self, x):
-        out, self._cache = F.relu_forward(x)
+        out, self.cache = F.relu_forward(x)
         return out
 
     def backward(self, dout):
@@ -216,7 +222,7 @@ class _Pool2d(Module):
         self.padding = checks.non_negative_pair(padding, "padding")
 
     def forward(self, x):
-        out, self._cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
+        out, self.cache = type(self)._forward(x, self.kernel_size, self.stride, self.padding)
         return out
 
     def backward(self, dout):
@@ -243,7 +249,7 @@ class Flatten(Module):
         checks.array(x, "x")
         if x.ndim < 2:
             raise ValueError(f"x must have at least 2 dimensions (N, ...), got shape {x.shape}")
-        self._cache = x.shape
+        self.cache = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
@@ -270,7 +276,7 @@ class BatchNorm2d(Module):
         self.buffers = {"running_mean": np.zeros(num_features), "running_var": np.ones(num_features)}
 
     def forward(self, x):
-        out, self._cache = F.batchnorm2d_forward(
+        out, self.cache = F.batchnorm2d_forward(
             x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
             self.buffers["running_var"], self.training, self.momentum, self.eps)
         return out
@@ -293,7 +299,7 @@ class Dropout(Module):
 
     def forward(self, x):
         out, mask = F.dropout_forward(x, self.p, self.training, self.rng)
-        self._cache = (mask,)          # mask is None in eval mode; the tuple marks "forward has run"
+        self.cache = (mask,)           # mask is None in eval mode; the tuple marks "forward has run"
         return out
 
     def backward(self, dout):

@@ -26,9 +26,9 @@ Two implementations of one function:
 * :func:`versatile_conv2d_forward` / :func:`versatile_conv2d_backward` do the work Proposition 1
   counts: secondary i is a convolution with the *cropped* (d-2i) x (d-2i) kernel on the input
   cropped by i on each side (padding p - i, which may be negative), so its multiplications
-  fall with (d - 2i)^2. The input is unfolded channels-last once per secondary (reusing the
-  helpers of :mod:`minilib.fastconv`), and the backward pass accumulates every secondary's
-  gradient into its window of the primary.
+  fall with (d - 2i)^2. The input is unfolded channels-last once per secondary (with the
+  helpers of :mod:`minilib.unfold`, as in :mod:`minilib.fastconv`), and the backward pass
+  accumulates every secondary's gradient into its window of the primary.
 * :func:`versatile_conv2d_forward_reference` builds the explicit masked sub-filters
   (:func:`dense_weight`) and runs one plain convolution; slow and obviously correct.
 """
@@ -40,9 +40,9 @@ import numpy as np
 
 from . import checks
 from .conv import conv2d_backward, conv2d_forward
-from .fastconv import _batch_chunks, _channels_last, _fold, _MIN_RUN, _unfold, _unfold_buffer, _zero_pad
 from .im2col import window_geometry
-from .layers import Module, _uniform
+from .layers import Module, uniform_init
+from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, unfolds_by_row, zero_pad
 
 COMBINE_MODES = ("concat", "sum")
 CHANNEL_MODES = ("paper", "official")
@@ -275,21 +275,21 @@ def versatile_conv2d_forward(
         (i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))
         for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode)
     ]
-    x_cl = _channels_last(x.astype(dtype, copy=False))
+    x_cl = channels_last(x.astype(dtype, copy=False))
     n_images, p = x.shape[0], shape.primaries
     empty = np.empty if combine == "concat" else np.zeros
     out = empty((n_images, out_channels, oh, ow), dtype=dtype)
     # the largest secondary's rows
     row_length = shape.d * shape.d * shape.c_hat
-    chunks = _batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
+    chunks = batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
     # reused by every secondary
-    buffer = _unfold_buffer(chunks, oh * ow, row_length, dtype)
+    buffer = unfold_buffer(chunks, oh * ow, row_length, dtype)
     for chunk in chunks:
-        x_pad = _zero_pad(x_cl[chunk], padding)
+        x_pad = zero_pad(x_cl[chunk], padding)
         for i, block, inputs, _, w_rows in plan:
             k = shape.d - 2 * i
             # (B*OH*OW, k*k*ĉ)
-            rows = _unfold(
+            rows = unfold_rows(
                 x_pad[:, i:, i:, inputs], (k, k), stride, (1, 1), (oh, ow), buffer
             )
             # (B, P, OH*OW)
@@ -324,21 +324,22 @@ def versatile_conv2d_backward(dout, cache):
     dw_rows = [np.zeros(w_rows.shape, dtype=dtype) for *_, w_rows in plan]
     dx = np.empty((n_images, c, h, w), dtype=dtype)
     row_length = d * d * shape.c_hat
-    chunks = _batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
-    buffer = _unfold_buffer(chunks, oh * ow, row_length, dtype)
+    chunks = batch_chunks(n_images, oh * ow * row_length * np.dtype(dtype).itemsize)
+    buffer = unfold_buffer(chunks, oh * ow, row_length, dtype)
     for chunk in chunks:
-        x_pad = _zero_pad(x_cl[chunk].astype(dtype, copy=False), (ph, pw))
+        x_pad = zero_pad(x_cl[chunk].astype(dtype, copy=False), (ph, pw))
         dx_pad = np.zeros(x_pad.shape, dtype=dtype)
         for (i, block, inputs, _, w_rows), dw in zip(plan, dw_rows):
             k = d - 2 * i
             dy = np.ascontiguousarray(dout[chunk, block].transpose(0, 2, 3, 1), dtype=dtype).reshape(-1, p)
             x_view = x_pad[:, i:, i:, inputs]
-            rows = _unfold(x_view, (k, k), stride, (1, 1), (oh, ow), buffer)    # unfolded again, as in fastconv
+            rows = unfold_rows(x_view, (k, k), stride, (1, 1), (oh, ow), buffer)  # unfolded again, as in fastconv
             dw += rows.T @ dy
             w_rows = w_rows.astype(dtype, copy=False)
-            # Same row layout as _unfold produced (transposed for few channels) so _fold can read it.
-            drows = dy @ w_rows.T if k * x_view.shape[3] >= _MIN_RUN else (w_rows @ dy.T).T
-            _fold(drows, x_view.shape, (k, k), stride, (1, 1), (oh, ow), out=dx_pad[:, i:, i:, inputs])
+            # Same row layout as unfold_rows produced (transposed for few channels), so that
+            # fold_rows adds long runs.
+            drows = dy @ w_rows.T if unfolds_by_row(k, x_view.shape[3]) else (w_rows @ dy.T).T
+            fold_rows(drows, x_view.shape, (k, k), stride, (1, 1), (oh, ow), out=dx_pad[:, i:, i:, inputs])
         dx[chunk] = dx_pad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
     dweight = np.zeros(weight.shape, dtype=dtype)
     for (i, _, _, stored, _), dw in zip(plan, dw_rows):
@@ -391,9 +392,9 @@ class VersatileConv2d(Module):
         self.s, self.n, self.c_hat, self.primaries = shape.s, shape.n, shape.c_hat, shape.primaries
         rng = np.random.default_rng() if rng is None else rng
         bound = 1.0 / np.sqrt(shape.weight_shape[1] * shape.d * shape.d)
-        params = {"weight": _uniform(rng, bound, shape.weight_shape)}
+        params = {"weight": uniform_init(rng, bound, shape.weight_shape)}
         if bias:
-            params["bias"] = _uniform(rng, bound, (shape.primaries if shared_bias else out_channels,))
+            params["bias"] = uniform_init(rng, bound, (shape.primaries if shared_bias else out_channels,))
         self._init_params(params)
 
     @property
@@ -412,7 +413,7 @@ class VersatileConv2d(Module):
         checks.array(x, "x", 4, "(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
-        out, self._cache = versatile_conv2d_forward(x, self.weight, self.bias, **self._options())
+        out, self.cache = versatile_conv2d_forward(x, self.weight, self.bias, **self._options())
         return out
 
     def backward(self, dout):

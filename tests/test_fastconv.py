@@ -1,11 +1,12 @@
 """The fast convolution (``minilib.fastconv``) takes different routes depending on the shapes:
-batch chunks, two unfold orders (by kernel row or by output pixel) and two backward passes
-(correlation of the padded dY for 'same' stride-1 layers, fold otherwise). Each route is
-forced here and held to the im2col version, which test_conv.py checks against PyTorch."""
+batch chunks, two unfold orders (by kernel row or by output pixel, in ``minilib.unfold``) and
+two backward passes (correlation of the padded dY for 'same' stride-1 layers, fold otherwise).
+Each route is forced here and held to the im2col version, which test_conv.py checks against
+PyTorch."""
 import numpy as np
 import pytest
 
-from minilib import conv2d_backward, conv2d_forward, fastconv
+from minilib import conv2d_backward, conv2d_forward, fastconv, unfold
 from torch_helpers import assert_close
 
 # (N, C, H, W, F, kernel, stride, padding, dilation): 'same' stride-1 layers take the
@@ -24,8 +25,8 @@ SHAPES = [
                 ids=["one-chunk", "chunk-per-image", "unfold-by-row", "unfold-by-pixel"])
 def fast_route(request, monkeypatch):
     chunk_bytes, min_run = request.param
-    monkeypatch.setattr(fastconv, "_CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(fastconv, "_MIN_RUN", min_run)
+    monkeypatch.setattr(unfold, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(unfold, "MIN_RUN", min_run)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[str(i) for i in range(len(SHAPES))])

@@ -169,7 +169,7 @@ def parse_args(argv=None) -> TrainConfig:
     ortho = args.ortho_lambda if args.ortho_lambda is not None else (0.1 if args.method == "fullstack" else None)
     return TrainConfig(model=model, data=data, method=args.method, method_kw=method_kw, exclude=args.exclude,
                        width=args.width, preset=args.preset, **fields, ortho_lambda=ortho,
-                       image_size=args.image_size or (recipe and recipe.image_size), augment=args.augment,
+                       image_size=args.image_size or (preset and preset.image_size), augment=args.augment,
                        limit=args.limit, seed=args.seed, out=out, resume=resume, max_steps=args.max_steps,
                        checkpoint_every=args.checkpoint_every, threads=args.threads, workers=args.workers,
                        device=args.device, dtype=args.dtype, amp=args.amp, channels_last=args.channels_last,

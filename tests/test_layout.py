@@ -104,7 +104,8 @@ def test_the_readers_import_without_torch():
             "    importlib.import_module(name)\n"
             "    heavy = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'minilib.torch')))\n"
             "    assert not heavy, (name, heavy[:5])\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            check=False)
     assert result.returncode == 0, result.stderr[-2000:]
 
 

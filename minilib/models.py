@@ -11,8 +11,8 @@ layers take their input width from the layer before; :data:`CLASSES` stands for
 ``minilib.torch.models.build`` turns the same spec into a ``torch.nn.Sequential`` with the
 same layer names, parameter names and, for the same ``rng``, the same initial weights.
 
-The printed rows of the paper's Tables 2 and 3 are in :data:`PAPER_TABLE2` and
-:data:`PAPER_TABLE3`, keyed by variant name, to compare with
+The printed rows of the paper's Tables 2 and 3 are in :mod:`minilib.reports.papers`
+(``VERSATILE_TABLE2``, ``VERSATILE_TABLE3``, keyed by variant name), to compare with
 :func:`minilib.accounting.summarize`. Baseline, Versatile-Model 1-3 and v2-Model 1 follow from
 the printed architecture exactly; v2-Model 2 and 3 do not, and :func:`search_v2` lists the
 networks near their printed numbers (the comments in :data:`VARIANTS` say which we chose).
@@ -119,31 +119,6 @@ for _s in (2, 5, 10, 20, 50):       # Table 1 (s = 10, 20) and Fig. 2(a) (s = 2 
 VARIANTS["mvnet-a-rand-20"] = mvnet_spec(20, "shared", learn_masks=False)    # fixed random masks
 VARIANTS["mvnet-b-rand-20"] = mvnet_spec(20, "separate", learn_masks=False)
 
-_ROW2 = lambda w, m, f, a: {"weights": w, "memory": m, "flops": f, "accuracy": a}  # noqa: E731
-PAPER_TABLE2 = {            # Wang et al. 2018, Table 2, as printed
-    "baseline": _ROW2("4.3×10^5", "1681.6KB", "22.93×10^5", "99.20%"),
-    "versatile-1": _ROW2("4.3×10^5", "1681.6KB", "22.93×10^5", "99.20%"),
-    "versatile-2": _ROW2("2.2×10^5", "852.0KB", "12.00×10^5", "99.15%"),
-    "versatile-3": _ROW2("2.2×10^5", "852.0KB", "12.00×10^5", "99.22%"),
-}
-PAPER_TABLE3 = {            # Table 3, as printed; delta = c - ĉ
-    "baseline": {"delta": None, "g": None, **PAPER_TABLE2["baseline"]},
-    "versatile-v2-1": {"delta": 1, "g": 1, **_ROW2("1.18×10^5", "460.5KB", "12.17×10^5", "99.18%")},
-    "versatile-v2-2": {"delta": 1, "g": 2, **_ROW2("1.18×10^5", "460.5KB", "11.17×10^5", "99.15%")},
-    "versatile-v2-3": {"delta": 2, "g": 1, **_ROW2("0.79×10^5", "309.1KB", "12.12×10^5", "99.07%")},
-}
-
-_MV = lambda p, m, a: {"params": p, "muls": m, "accuracy": a}  # noqa: E731
-PAPER_MVNET_TABLE1 = {      # Han et al. 2019, Table 1, as printed: #param (32-bit), #MUL (M), accuracy
-    "baseline": _MV("4.31×10^5", "2.29", "99.20%"),
-    "mvnet-a-10": _MV("0.49×10^5", "0.23", "99.17%"),
-    "mvnet-b-10": _MV("0.61×10^5", "0.23", "99.21%"),
-    "mvnet-a-20": _MV("0.28×10^5", "0.11", "99.01%"),
-    "mvnet-b-20": _MV("0.40×10^5", "0.11", "99.15%"),
-    "mvnet-a-rand-20": _MV("0.28×10^5", "0.11", "98.55%"),
-    "mvnet-b-rand-20": _MV("0.40×10^5", "0.11", "98.57%"),
-}
-
 LAYERS = {                  # kind -> factory(in_channels, rng, **kwargs); a new method adds one line
     "conv": lambda c, rng, **kw: Conv2d(c, rng=rng, **kw),
     "versatile": lambda c, rng, **kw: VersatileConv2d(c, rng=rng, **kw),
@@ -206,7 +181,8 @@ def search_v2(delta, g, target=None, width_tolerance=0.1):
     conv_weights, memory_kb, flops, ``ceil_rule`` (P = ceil(width / (s*n)), the rule behind
     every row of Tables 2 and 3 that the architecture explains) and ``distance`` =
     |log(memory / printed memory)| + |log(flops / printed flops)| to ``target`` (a printed row,
-    e.g. ``PAPER_TABLE3["versatile-v2-3"]``), by which the list is sorted.
+    e.g. ``VERSATILE_TABLE3["versatile-v2-3"]`` of :mod:`minilib.reports.papers`), by which the
+    list is sorted.
     """
     if delta % g:
         raise ValueError(f"delta={delta} must be divisible by g={g}: n = delta/g + 1 must be an integer (Eq. 8)")

@@ -8,7 +8,8 @@ import torch
 import minilib as ml
 from minilib.accounting import (format_flops, format_memory, format_millions, format_weights, memory_kb, paper_number,
                                 printed_decimals, summarize)
-from minilib.models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, lenet
+from minilib.models import VARIANTS, lenet
+from minilib.reports.papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
 
 MNIST = (1, 28, 28)
 
@@ -54,15 +55,15 @@ def test_totals(name):
 
 @pytest.mark.parametrize("name", FOLLOWS_FROM_PAPER)
 def test_printed_strings_equal_the_paper(name):
-    printed = PAPER_TABLE2.get(name) or PAPER_TABLE3[name]
+    printed = VERSATILE_TABLE2.get(name) or VERSATILE_TABLE3[name]
     ours = _summary(name).paper_strings(like=printed)
     assert ours == {key: printed[key] for key in ("weights", "memory", "flops")}
 
 
 def test_v2_models_2_and_3_differ_from_the_printed_rows_where_documented():
-    v2_2 = _summary("versatile-v2-2").paper_strings(like=PAPER_TABLE3["versatile-v2-2"])
+    v2_2 = _summary("versatile-v2-2").paper_strings(like=VERSATILE_TABLE3["versatile-v2-2"])
     assert v2_2 == {"weights": "1.18×10^5", "memory": "460.5KB", "flops": "11.72×10^5"}     # printed 11.17
-    v2_3 = _summary("versatile-v2-3").paper_strings(like=PAPER_TABLE3["versatile-v2-3"])
+    v2_3 = _summary("versatile-v2-3").paper_strings(like=VERSATILE_TABLE3["versatile-v2-3"])
     assert v2_3 == {"weights": "0.79×10^5", "memory": "309.0KB", "flops": "11.67×10^5"}     # printed 309.1, 12.12
 
 
@@ -200,7 +201,7 @@ def test_mvnet_totals_count_masks_as_bits_and_multiplications_on_the_fast_path(n
 def test_mvnet_table1_strings():
     """#param (32-bit) matches every printed row; #MUL matches for s = 10, while for s = 20 the paper prints the
     baseline's 2.29 M / 20 = 0.11 and the fast path of the s = 20 networks makes 0.14 M multiplications."""
-    for name, printed in PAPER_MVNET_TABLE1.items():
+    for name, printed in MVNET_TABLE1.items():
         summary = _summary(name)
         assert format_weights(round(summary.params_32bit), 2) == printed["params"], name
         expected_muls = "0.14" if name.endswith("20") else printed["muls"]

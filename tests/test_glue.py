@@ -1,10 +1,10 @@
-"""minilib.glue hands myst-nb plain floats and Markdown, and refuses what it cannot paste, naming the value."""
+"""minilib.reports.glue hands myst-nb plain floats and Markdown, and refuses what it cannot paste, naming the value."""
 import re
 
 import numpy as np
 import pytest
 
-from minilib import glue as G
+from minilib.reports import glue as G
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import torch
 
 from minilib.layers import Conv2d, Flatten, MaxPool2d, ReLU
 from minilib.basis import BasisConv2d
-from minilib.models import (PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, basis, build, lenet, lenet_spec,
-                            search_v2)
+from minilib.models import VARIANTS, basis, build, lenet, lenet_spec, search_v2
+from minilib.reports.papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
 from minilib.torch.models import build as build_torch
 from minilib.versatile import VersatileConv2d
 
@@ -156,19 +156,19 @@ def test_unknown_name_backend_and_old_call_style_are_rejected():
 
 
 def test_every_paper_row_names_a_variant():
-    tables = set(PAPER_TABLE2) | set(PAPER_TABLE3) | set(PAPER_MVNET_TABLE1)
+    tables = set(VERSATILE_TABLE2) | set(VERSATILE_TABLE3) | set(MVNET_TABLE1)
     fig2a = {f"mvnet-{m}-{s}" for m in "ab" for s in (2, 5, 10, 20, 50)}     # MVNet's Fig. 2(a) sweep
     assert tables <= set(VARIANTS) and set(VARIANTS) == tables | fig2a
 
 
 def test_search_v2_finds_the_chosen_architectures():
-    v2_2 = search_v2(2, 2, PAPER_TABLE3["versatile-v2-2"])
+    v2_2 = search_v2(2, 2, VERSATILE_TABLE3["versatile-v2-2"])
     assert v2_2[0]["primaries"] == (7, 9, 125) and v2_2[0]["conv_weights"] == 117_900 and v2_2[0]["ceil_rule"]
-    v2_3 = search_v2(2, 1, PAPER_TABLE3["versatile-v2-3"])
+    v2_3 = search_v2(2, 1, VERSATILE_TABLE3["versatile-v2-3"])
     assert v2_3[0]["primaries"] == (7, 6, 82) and v2_3[0]["widths"] == (21, 54, 492)
     assert [c for c in v2_3 if c["ceil_rule"]][0]["primaries"] == (7, 6, 84)
     # with c - ĉ = 1, g = 1 the search recovers v2-Model 1 (distance ~0: every printed number matches)
-    v2_1 = search_v2(1, 1, PAPER_TABLE3["versatile-v2-1"])
+    v2_1 = search_v2(1, 1, VERSATILE_TABLE3["versatile-v2-1"])
     assert v2_1[0]["primaries"] == (7, 9, 125) and v2_1[0]["distance"] < 1e-3
     with pytest.raises(ValueError, match="delta=1 must be divisible by g=2"):
         search_v2(1, 2)

@@ -3,8 +3,8 @@ margin, and divergence deciding a comparison."""
 import pytest
 
 from minilib import stats
-from minilib.reproduce import mvnet_claims as M
-from minilib.reproduce import report as R
+from minilib.reports import mvnet_claims as M
+from minilib.reports import runs as R
 
 
 def runs(name, *accuracies):

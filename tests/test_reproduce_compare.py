@@ -22,9 +22,9 @@ import reproduce_helpers
 from minilib.accounting import summarize
 from minilib.layers import Conv2d
 from minilib.models import basis, build, lenet_spec
+from minilib.reports import compare as C
+from minilib.reports import runs as R
 from minilib.reproduce import budgets, compare, mnist
-from minilib.reproduce import compare_report as C
-from minilib.reproduce import report as R
 from minilib.reproduce.__main__ import main as reproduce_main
 from minilib.results import RESULTS_DIR
 
@@ -362,16 +362,16 @@ def test_rows_exist_before_training_and_take_accuracy_and_latency_from_results()
 
 def test_the_plan_tables_show_every_choice_with_its_costs_or_its_reason():
     choices = budgets.budget_table()
-    costs = {row["run"]: row for row in budgets.plan_table(choices).rows}
+    costs = {row["run"]: row for row in C.plan_table(choices).rows}
     assert list(costs) == [choice.run for choice in choices if choice.reachable]
     mv = next(choice for choice in choices if choice.run == "mvnet-b-b25")
     assert costs["mvnet-b-b25"]["bits"] == f"{100 * mv.stored_ratio:.2f}"
     assert costs["mvnet-b-b25"]["mults"] == f"{mv.cost.flops:,}"
-    prose = {row["run"]: row["what"] for row in budgets.hyperparameter_table(choices).rows}
+    prose = {row["run"]: row["what"] for row in C.hyperparameter_table(choices).rows}
     assert len(prose) == len(choices)
     assert all(text.startswith("not reachable: ") == (not choice.reachable) for choice, text in
                zip(choices, prose.values()))
-    assert "<th" in budgets.plan_table(choices)._repr_html_()
+    assert "<th" in C.plan_table(choices)._repr_html_()
 
 
 def test_load_results_may_find_no_folder(tmp_path):

@@ -3,7 +3,7 @@
 :func:`minilib.reproduce.latency.interleaved_medians` is checked with a fake clock (every round calls each function
 once, in changing orders, and the medians are exact); the command's quick mode writes the schema the chapter reads;
 the committed ``results/compare_timing.json`` is a full run over every network of today's plan; and
-:func:`minilib.reproduce.compare_report.compare_rows` takes its times from the file when given one.
+:func:`minilib.reports.compare.compare_rows` takes its times from the file when given one.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import reproduce_helpers
 
+from minilib.reports import compare as C
 from minilib.reproduce import cifar10, compare, compare_timing
-from minilib.reproduce import compare_report as C
 from minilib.reproduce.latency import interleaved_medians, interleaved_times
 from minilib.results import RESULTS_DIR
 

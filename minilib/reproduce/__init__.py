@@ -4,5 +4,8 @@ One module per experiment (``mnist``: Versatile Tables 2-3, MVNet Table 1 and Fi
 three methods side by side at matched budgets). Each writes one JSON file per run and seed under
 ``results/<experiment>/`` (:func:`minilib.results.write_result`, with the command, seed, date and git
 revision) and skips runs whose file exists, so a sweep of hours can be done in pieces. The notebooks read
-these files; they never retrain.
+these files with :mod:`minilib.reports`; they never retrain.
+
+This package holds only the commands (the modules of ``__main__.EXPERIMENTS``) and their helpers: ``common``
+(what every command shares), ``budgets`` (the comparison's plan) and ``latency`` (how times are measured).
 """

@@ -53,7 +53,6 @@ import numpy as np
 from ..accounting import summarize
 from ..basis import optimal_splits
 from ..models import V3, VARIANTS, basis, build, lenet_spec, mvnet_spec, versatile
-from ..tables import Table
 
 BUDGETS = (0.50, 0.25, 0.12)
 TOLERANCE = 1.25            # reachable: the nearest configuration stores between budget / 1.25 and budget * 1.25
@@ -290,31 +289,6 @@ def baseline_choice() -> Choice:
 def budget_table(methods=METHODS, budgets=BUDGETS) -> list:
     """Every (method, budget) :class:`Choice`, reachable or not, method-major, after the baseline."""
     return [baseline_choice()] + [match_budget(method, budget) for method in methods for budget in budgets]
-
-
-# the plan as two tables that fit a book page: what each network costs (numbers), and what it is (prose)
-PLAN_COLUMNS = [("run", "run"), ("weights %", "weights"), ("bits %", "bits"), ("mults", "mults"),
-                ("mults %", "mults_pct")]
-
-
-def plan_table(choices=None) -> Table:
-    """The reachable choices' costs: % of the baseline's filter weights and stored bits, multiplications per image
-    and their % of the baseline's (a :class:`~minilib.tables.Table`: display it)."""
-    choices = budget_table() if choices is None else choices
-    rows = [{"run": choice.run, "weights": f"{100 * choice.weight_ratio:.2f}",
-             "bits": f"{100 * choice.stored_ratio:.2f}", "mults": f"{choice.cost.flops:,}",
-             "mults_pct": f"{100 * choice.flops_ratio:.1f}"} for choice in choices if choice.reachable]
-    return Table(rows, PLAN_COLUMNS, "The plan: what each network costs")
-
-
-def hyperparameter_table(choices=None) -> Table:
-    """Every choice's hyperparameters in the papers' symbols, and for a budget out of reach the reason (a
-    :class:`~minilib.tables.Table` of prose, wrapped)."""
-    choices = budget_table() if choices is None else choices
-    rows = [{"run": choice.run,
-             "what": choice.describe() if choice.reachable else f"not reachable: {choice.reason}"}
-            for choice in choices]
-    return Table(rows, [("run", "run"), ("hyperparameters", "what")], "The plan: hyperparameters", wrap=True)
 
 
 def format_budget_table(choices=None) -> str:

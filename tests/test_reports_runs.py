@@ -1,4 +1,4 @@
-"""The report functions that the reproduction chapters (05, 09) use to read ``results/mnist``.
+"""The run tables (:mod:`minilib.reports.runs`) that the reproduction chapters (05, 09) use to read ``results/mnist``.
 
 Synthetic result dicts with known accuracies check the statistics and the table rows by hand;
 the committed files must all be shown by the chapters, and the chapters must read them.
@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from minilib.accounting import summarize
-from minilib.models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, lenet
+from minilib.models import lenet
+from minilib.reports import runs as R
+from minilib.reports.papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
 from minilib.reproduce import mnist
-from minilib.reproduce import report as R
 from minilib.results import RESULTS_DIR
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -81,7 +82,7 @@ def test_pooled_seed_std_and_binomial_std_by_hand():
 def test_versatile_rows_take_costs_from_the_code_and_mark_missing_runs():
     groups = R.group_results([fake("baseline", 0, 0.9930), fake("baseline", 1, 0.9920)])
     rows = {row["model"]: row for row in R.versatile_rows(groups)}
-    assert set(rows) == set(PAPER_TABLE2) | set(PAPER_TABLE3)
+    assert set(rows) == set(VERSATILE_TABLE2) | set(VERSATILE_TABLE3)
     for name, row in rows.items():
         printed = {"weights": row["paper_weights"], "flops": row["paper_flops"]}
         ours = summarize(lenet(name), (1, 28, 28)).paper_strings(like=printed)
@@ -92,7 +93,7 @@ def test_versatile_rows_take_costs_from_the_code_and_mark_missing_runs():
 
 def test_mvnet_rows_match_the_printed_parameter_counts():
     rows = R.mvnet_rows({})
-    assert [row["model"] for row in rows] == list(PAPER_MVNET_TABLE1)
+    assert [row["model"] for row in rows] == list(MVNET_TABLE1)
     assert all(row["params"] == row["paper_params"] for row in rows)
     assert all(row["accuracy"] == "not run" for row in rows)
 
@@ -189,7 +190,7 @@ def test_the_transcribed_table1_counts_and_rates_are_consistent():
     """Li et al.'s Table 1 as transcribed: each block count is m p k^2 basis numbers (once when shared) plus m n
     coefficients per convolution (the count chapter 6 shows the paper used), n = 256, p = n/4, k = 3, and each rate
     is that count over the baseline block's 2 (9 n^2 + n) = 1,180,160; every compressed row is below the baseline."""
-    from minilib.reproduce import papers
+    from minilib.reports import papers
 
     base = papers.BASIS_TABLE1["baseline"]
     assert len(base["psnr"]) == len(papers.BASIS_TABLE1_SETS)

@@ -1,7 +1,7 @@
 """Tables in the book: rows of dicts shown as an HTML table with headers in a notebook (so in the rendered page, where
 a wide printed table would be cut off by the column), and as aligned text when printed.
 
-    from minilib.tables import Table
+    from minilib.reports.tables import Table
     Table([{"layer": "conv1", "weights": 500}], [("layer", "layer"), ("weights", "weights")], "LeNet")
 """
 from __future__ import annotations

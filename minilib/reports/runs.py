@@ -1,4 +1,4 @@
-"""Read the reproduction results and set them beside the papers' printed numbers.
+"""Read the reproduction results and set them beside the papers' printed numbers (:mod:`minilib.reports.papers`).
 
 The chapters that show the MNIST reproduction call only these functions: they read
 ``results/<experiment>/*.json`` (written by ``python -m minilib.reproduce <experiment>``), group the
@@ -17,9 +17,10 @@ import pathlib
 import numpy as np
 
 from ..accounting import format_millions, format_weights, summarize
-from ..tables import Table, format_rows  # noqa: F401  (the chapters call them as report.Table, report.format_rows)
-from ..models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, lenet
+from ..models import lenet
 from ..results import RESULTS_DIR
+from .papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
+from .tables import Table, format_rows  # noqa: F401  (the chapters call them as runs.Table, runs.format_rows)
 
 
 def load_results(experiment: str = "mnist", directory=None, missing_ok: bool = False) -> list:
@@ -121,7 +122,7 @@ def group_results(results) -> dict:
 def describe_runs(groups: dict, names, experiment: str = "mnist") -> Table:
     """What was run, one row per run: seeds, minutes per run (threads), git revisions and date; a run that
     has no result file yet says so, and the title gives the command that makes it. A
-    :class:`~minilib.tables.Table`: display it."""
+    :class:`~minilib.reports.tables.Table`: display it."""
     rows, missing = [], []
     for name in names:
         group = groups.get(name)
@@ -163,10 +164,10 @@ def _gap(group, paper_accuracy: str):
 def versatile_rows(groups: dict) -> list:
     """Versatile Tables 2 and 3: the paper's printed row and ours, per model (the baseline once)."""
     rows = []
-    for model, paper in {**PAPER_TABLE2, **PAPER_TABLE3}.items():
+    for model, paper in {**VERSATILE_TABLE2, **VERSATILE_TABLE3}.items():
         strings = summarize(lenet(model), (1, 28, 28)).paper_strings(like=paper)
         group, accuracy = _ours(groups, model)
-        rows.append({"model": model, "table": 2 if model in PAPER_TABLE2 else 3,
+        rows.append({"model": model, "table": 2 if model in VERSATILE_TABLE2 else 3,
                      "paper_weights": paper["weights"], "weights": strings["weights"],
                      "paper_memory": paper["memory"], "memory": strings["memory"],
                      "paper_flops": paper["flops"], "flops": strings["flops"],
@@ -178,7 +179,7 @@ def versatile_rows(groups: dict) -> list:
 def mvnet_rows(groups: dict) -> list:
     """MVNet Table 1: #param (32-bit), #MUL (M) and accuracy, printed and ours, per model."""
     rows = []
-    for model, paper in PAPER_MVNET_TABLE1.items():
+    for model, paper in MVNET_TABLE1.items():
         summary = summarize(lenet(model), (1, 28, 28))
         group, accuracy = _ours(groups, model)
         rows.append({"model": model, "paper_params": paper["params"],

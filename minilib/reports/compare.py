@@ -2,19 +2,20 @@
 and the answers of the "when to use which" table, each computed from the numbers so that the text states only
 what they show.
 
-Costs come from the plan (:mod:`minilib.reproduce.budgets`), so every planned network has a row before it is
-trained; accuracy (mean ± std over seeds, in percent) comes from the result files and is None until a run is done,
-times from ``results/compare_timing.json`` (every network timed in one process) or else from the runs. Two
-accuracies count as tied when they differ by at most twice the standard error σ sqrt(1/n1 + 1/n2), σ the
-seed-to-seed standard deviation pooled over the runs (:func:`minilib.reproduce.report.pooled_seed_std`).
+Costs come from the plan (:mod:`minilib.reproduce.budgets`, shown by :func:`plan_table` and
+:func:`hyperparameter_table`), so every planned network has a row before it is trained; accuracy (mean ± std over
+seeds, in percent) comes from the result files and is None until a run is done, times from
+``results/compare_timing.json`` (every network timed in one process) or else from the runs. Two accuracies count
+as tied when they differ by at most twice the standard error σ sqrt(1/n1 + 1/n2), σ the seed-to-seed standard
+deviation pooled over the runs (:func:`minilib.reports.runs.pooled_seed_std`).
 """
 from __future__ import annotations
 
 import math
 
-from ..tables import Table
-from . import budgets
-from .report import format_rows, network_times
+from ..reproduce import budgets
+from .runs import format_rows, network_times
+from .tables import Table
 
 # x axes of the Pareto plots: row key -> axis label
 COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
@@ -22,6 +23,33 @@ COSTS = {"stored_ratio": "stored bits (share of the baseline's)",
          "latency_1": "torch latency, batch 1 (ms per image)",
          "latency_128": "torch latency, batch 128 (ms per image)",
          "numpy_ratio": "NumPy conv2 time / standard conv time"}
+
+
+# the plan as two tables that fit a book page: what each network costs (numbers), and what it is (prose)
+PLAN_COLUMNS = [("run", "run"), ("weights %", "weights"), ("bits %", "bits"), ("mults", "mults"),
+                ("mults %", "mults_pct")]
+
+
+def plan_table(choices=None) -> Table:
+    """The reachable choices' costs: % of the baseline's filter weights and stored bits, multiplications per image
+    and their % of the baseline's (a :class:`~minilib.reports.tables.Table`: display it)."""
+    choices = budgets.budget_table() if choices is None else choices
+    rows = [{"run": choice.run, "weights": f"{100 * choice.weight_ratio:.2f}",
+             "bits": f"{100 * choice.stored_ratio:.2f}", "mults": f"{choice.cost.flops:,}",
+             "mults_pct": f"{100 * choice.flops_ratio:.1f}"} for choice in choices if choice.reachable]
+    return Table(rows, PLAN_COLUMNS, "The plan: what each network costs")
+
+
+def hyperparameter_table(choices=None) -> Table:
+    """Every choice's hyperparameters in the papers' symbols, and for a budget out of reach the reason (a
+    :class:`~minilib.reports.tables.Table` of prose, wrapped)."""
+    choices = budgets.budget_table() if choices is None else choices
+    rows = [{"run": choice.run,
+             "what": choice.describe() if choice.reachable else f"not reachable: {choice.reason}"}
+            for choice in choices]
+    return Table(rows, [("run", "run"), ("hyperparameters", "what")], "The plan: hyperparameters", wrap=True)
+
+
 def compare_rows(groups: dict, choices=None, timing: dict | None = None) -> list:
     """One row per reachable planned network (default: :func:`minilib.reproduce.budgets.budget_table`).
 
@@ -288,6 +316,6 @@ def format_when_to_use(table: list, width: int = 110) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ACCURACY_COLUMNS", "COSTS", "TIME_COLUMNS", "cifar_compare_rows", "compare_rows", "format_compare_rows",
-           "format_when_to_use", "front_runs", "fronts_table", "pareto_front", "pareto_series", "standard_error",
-           "table_cells", "when_to_use"]
+__all__ = ["ACCURACY_COLUMNS", "COSTS", "PLAN_COLUMNS", "TIME_COLUMNS", "cifar_compare_rows", "compare_rows",
+           "format_compare_rows", "format_when_to_use", "front_runs", "fronts_table", "hyperparameter_table",
+           "pareto_front", "pareto_series", "plan_table", "standard_error", "table_cells", "when_to_use"]

@@ -1,7 +1,7 @@
 """Numbers and text a chapter computes, pasted into its prose with myst-nb's ``{glue:text}`` / ``{glue:md}`` roles,
 so that no number in the text is typed by hand.
 
-    from minilib.glue import paste, paste_text
+    from minilib.reports.glue import paste, paste_text
     paste("acc_baseline", 99.24)          # in the prose: {glue:text}`acc_baseline:.2f`
     paste_text("verdict", "**confirmed**")   # in the prose: {glue:md}`verdict`
 """

@@ -22,10 +22,10 @@ import math
 import numpy as np
 
 from .. import stats
-from ..models import PAPER_MVNET_TABLE1
-from . import mnist
-from ..tables import Table
-from .report import paper_percent
+from ..reproduce import mnist
+from .papers import MVNET_TABLE1
+from .runs import paper_percent
+from .tables import Table
 
 MATCH_MARGIN = 0.1          # points: "matches" = within a tenth of a point, the paper's s = 10 rows are 0.03 apart
 PENALTY_SUFFIX = {"eq7": "", "released": "-released"}
@@ -58,15 +58,15 @@ def comparisons() -> list:
 def paper_difference(comparison: Comparison):
     """The paper's a - b in points where both are rows of its Table 1 (claims 1-3), else None."""
     a, b = (name.removesuffix("-released") for name in (comparison.a, comparison.b))
-    if a in PAPER_MVNET_TABLE1 and b in PAPER_MVNET_TABLE1:
-        return paper_percent(PAPER_MVNET_TABLE1[a]["accuracy"]) - paper_percent(PAPER_MVNET_TABLE1[b]["accuracy"])
+    if a in MVNET_TABLE1 and b in MVNET_TABLE1:
+        return paper_percent(MVNET_TABLE1[a]["accuracy"]) - paper_percent(MVNET_TABLE1[b]["accuracy"])
     return None
 
 
 def evaluate(comparison: Comparison, groups: dict) -> dict:
     """One row: the comparison, our difference with its interval, the paper's, the verdict and a note.
 
-    ``groups``: :func:`minilib.reproduce.report.group_results` of the MNIST results. Missing runs, or fewer than two
+    ``groups``: :func:`minilib.reports.runs.group_results` of the MNIST results. Missing runs, or fewer than two
     finite seeds on a side, give the verdict "not run yet" / "too few seeds"."""
     row = {"claim": comparison.claim, "a": comparison.a, "b": comparison.b, "penalty": comparison.penalty,
            "kind": comparison.kind, "paper": paper_difference(comparison), "difference": None, "verdict": None,

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPRODUCE = ROOT / "minilib" / "reproduce"
 REPORTS = ROOT / "minilib" / "reports"
 # modules of reproduce/ that are not commands: what every command shares, the comparison's plan, how times are taken
-HELPERS = {"common", "budgets", "latency"}
+HELPERS = {"common", "budgets"}
 COMMAND_NAMES = {"HELP", "add_arguments", "main"}      # what ``python -m minilib.reproduce`` asks of a command
 
 

@@ -1,5 +1,5 @@
 """The CIFAR-10 reproduction command (``python -m minilib.reproduce cifar10``), its data pipeline, the latency
-helpers of :mod:`minilib.reproduce.latency`, and the results the command writes.
+helpers of :mod:`minilib.timing` and :mod:`minilib.training.timing`, and the results the command writes.
 
 One ``--quick`` run in a subprocess (512 training images, one epoch) must write the complete schema and
 learn, and a second call must skip it. Every file committed under ``results/cifar10/`` must have the
@@ -26,13 +26,10 @@ from reproduce_helpers import load_checked
 from minilib.basis import optimal_splits
 from minilib.reproduce import cifar10
 from minilib.reproduce.__main__ import main as reproduce_main
-from minilib.reproduce.latency import (
-    median_seconds,
-    numpy_layer_latency,
-    numpy_twin,
-    torch_model_latency,
-)
 from minilib.results import RESULTS_DIR
+from minilib.timing import median_seconds, numpy_layer_latency
+from minilib.torch.to_numpy import numpy_twin
+from minilib.training.timing import torch_model_latency
 from minilib.torch import BasisConv2d, FullStackConv2d, SharedBasis, VersatileConv2d
 
 TOP_KEYS = {"command", "seed", "date", "git_revision", "experiment", "run", "model", "method", "architecture",

@@ -23,6 +23,7 @@ from minilib.accounting import summarize
 from minilib.layers import Conv2d
 from minilib.models import basis, build, lenet_spec
 from minilib.reports import compare as C
+from minilib.torch.from_conv import start_from_conv
 from minilib.reports import runs as R
 from minilib.reproduce import budgets, compare, mnist
 from minilib.reproduce.__main__ import main as reproduce_main
@@ -222,13 +223,13 @@ def test_from_conv_at_full_rank_computes_the_baseline():
     state = {key: value.numpy() for key, value in baseline.state_dict().items()}
     full = build_torch(lenet_spec(basis(20, 5, 20, 1), basis(50, 5, 125, 5), basis(500, 4, 500, 50)),
                        rng=np.random.default_rng(4))
-    errors = compare.start_from_conv(full, state)
+    errors = start_from_conv(full, state)
     assert set(errors) == {0, 2, 4} and max(errors.values()) < 1e-12
     x = torch.from_numpy(np.random.default_rng(5).standard_normal((4, 1, 28, 28)))
     with torch.no_grad():
         np.testing.assert_allclose(full(x).numpy(), baseline(x).numpy(), rtol=1e-9, atol=1e-10)
     low = build_torch(budgets.match_budget("basis-from-conv", 0.12).spec, rng=np.random.default_rng(4))
-    assert all(0 < error < 1 for error in compare.start_from_conv(low, state).values())
+    assert all(0 < error < 1 for error in start_from_conv(low, state).values())
 
 
 def test_saved_weights_are_reused_only_for_the_same_length(tmp_path):

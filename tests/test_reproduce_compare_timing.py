@@ -1,6 +1,6 @@
 """Timing the networks of chapters 7 and 10 together (``python -m minilib.reproduce compare-timing``, chapter 10).
 
-:func:`minilib.reproduce.latency.interleaved_medians` is checked with a fake clock (every round calls each function
+:func:`minilib.timing.interleaved_medians` is checked with a fake clock (every round calls each function
 once, in changing orders, and the medians are exact); the command's quick mode writes the schema the chapter reads;
 the committed ``results/compare_timing.json`` is a full run over every network of today's plan; and
 :func:`minilib.reports.compare.compare_rows` takes its times from the file when given one.
@@ -15,7 +15,7 @@ import reproduce_helpers
 
 from minilib.reports import compare as C
 from minilib.reproduce import cifar10, compare, compare_timing
-from minilib.reproduce.latency import interleaved_medians, interleaved_times
+from minilib.timing import interleaved_medians, interleaved_times
 from minilib.results import RESULTS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,5 +7,7 @@ revision) and skips runs whose file exists, so a sweep of hours can be done in p
 these files with :mod:`minilib.reports`; they never retrain.
 
 This package holds only the commands (the modules of ``__main__.EXPERIMENTS``) and their helpers: ``common``
-(what every command shares), ``budgets`` (the comparison's plan) and ``latency`` (how times are measured).
+(what every command shares) and ``budgets`` (the comparison's plan). They train with :mod:`minilib.training`
+(the one torch loop) and time with :mod:`minilib.timing`; torch itself is imported only in :mod:`minilib.torch`
+and :mod:`minilib.training`.
 """

@@ -342,7 +342,8 @@ def compression(cost: dict) -> dict:
 
 def measure_latency(model, quick: bool = False) -> dict:
     """Torch latency of the whole model (batch 1 and 128) and the NumPy method layer vs standard conv ratio."""
-    from .latency import numpy_layer_latency, torch_model_latency
+    from ..timing import numpy_layer_latency
+    from ..training.timing import torch_model_latency
 
     repeats = 2 if quick else 5
     layer = model.get_submodule(LATENCY_LAYER)

@@ -104,8 +104,9 @@ def execute(jobs: list, args: argparse.Namespace, train: Callable[[Job], dict],
         if job not in todo:
             print(f"skip {job.label}: {job.path} exists (--force retrains)")
     if todo and getattr(args, "backend", "torch") == "torch":
-        import torch
-        torch.set_num_threads(args.threads)
+        from ..training import set_threads
+
+        set_threads(args.threads)
     for job in todo:
         if not args.force and job.path.exists():        # written meanwhile by another process of the same sweep
             print(f"skip {job.label}: {job.path} was written meanwhile")
@@ -134,25 +135,14 @@ def run_experiment(args: argparse.Namespace, experiment: str, make_plan: Callabl
                    lambda job: train_run(job.run, job.seed, data(), quick=args.quick), describe)
 
 
-def blas_threads():
-    """Threads of NumPy's BLAS (threadpoolctl), or None when it cannot be told."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    pools = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return pools[0] if pools else None
-
-
 def versions() -> dict:
     """Python, NumPy and (if installed) torch versions, recorded with every result."""
     found = {"python": platform.python_version(), "numpy": np.__version__, "torch": None}
     try:
-        import torch
-        found["torch"] = torch.__version__
-    except ImportError:
-        pass
-    return found
+        from ..training import torch_version
+    except ImportError:                 # no torch installed
+        return found
+    return {**found, "torch": torch_version()}
 
 
 def log(message: str) -> None:

@@ -178,54 +178,6 @@ def load_weights(path, epochs: int) -> dict | None:
         return {key: saved[key] for key in saved.files if key != "__epochs__"}
 
 
-def start_from_conv(model, state: dict) -> dict:
-    """Set every basis layer of the torch LeNet ``model`` to :func:`minilib.basis.from_conv` of the baseline
-    weight at the same position in ``state`` (a baseline ``state_dict`` as arrays), copying the biases, and
-    copy every ordinary convolution (the classifier) as it is.
-
-    Returns ``{layer index: relative error ||W - B A||_F / ||W||_F}`` of each fit (0 when m reaches the rank).
-    """
-    import torch
-    from torch import nn
-
-    from ..basis import approximation_error, from_conv
-    from ..torch import BasisConv2d
-
-    errors = {}
-    with torch.no_grad():
-        for index, layer in enumerate(model):
-            if not isinstance(layer, (BasisConv2d, nn.Conv2d)):
-                continue
-            weight = np.asarray(state[f"{index}.weight"], dtype=np.float64)
-            if isinstance(layer, BasisConv2d):
-                found = (layer.out_channels, layer.in_channels, *layer.kernel_size)
-                if weight.shape != found:
-                    raise ValueError(f"state['{index}.weight'] has shape {weight.shape}; basis layer {index} "
-                                     f"replaces a convolution of shape {found}")
-                basis, coeff = from_conv(weight, layer.n_basis, layer.basis_channels)
-                layer.basis.copy_(torch.from_numpy(basis))
-                layer.coeff.copy_(torch.from_numpy(coeff))
-                errors[index] = approximation_error(weight, basis, coeff)
-            else:
-                layer.weight.copy_(torch.from_numpy(weight))
-            if layer.bias is not None:
-                layer.bias.copy_(torch.from_numpy(np.asarray(state[f"{index}.bias"])))
-    return errors
-
-
-def baseline_state(seed: int, splits: dict, quick: bool, out_dir) -> tuple:
-    """``(state, trained_here)``: the trained baseline weights of ``seed``; trained now when missing."""
-    epochs = 1 if quick else RECIPE["epochs"]
-    state = load_weights(weights_path(out_dir, seed), epochs)
-    if state is not None:
-        return state, False
-    payload = train_run(Run("baseline"), seed, splits, quick=quick, out_dir=out_dir)
-    result = pathlib.Path(out_dir) / f"baseline_seed{seed}.json"
-    if not result.exists():
-        write_result(result, payload, seed=seed)
-    return load_weights(weights_path(out_dir, seed), epochs), True
-
-
 # ----------------------------------------------------------------------------- costs and latency
 @functools.cache
 def _baseline_params_32bit() -> float:
@@ -244,7 +196,8 @@ def compression(cost: dict) -> dict:
 
 def measure_latency(model, quick: bool = False) -> dict:
     """Torch latency of the whole model (batch 1 and 128) and conv2's NumPy time ratio to a standard conv."""
-    from .latency import numpy_layer_latency, torch_model_latency
+    from ..timing import numpy_layer_latency
+    from ..training.timing import torch_model_latency
 
     mode = "quick" if quick else "full"
     repeats, warmup, batch = LATENCY_REPEATS[mode], 1 if quick else 3, LATENCY_NUMPY_BATCH[mode]
@@ -262,6 +215,7 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False, out_dir=No
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds the
     seed, command, date and git revision). ``out_dir``: where the baseline weights are kept (default
     ``results/compare``)."""
+    from ..torch.from_conv import start_from_conv
     from ..torch.models import build as build_torch
 
     out_dir = RESULTS_DIR / EXPERIMENT if out_dir is None else pathlib.Path(out_dir)

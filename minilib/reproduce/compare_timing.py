@@ -2,7 +2,7 @@
 
 Each ``compare`` and ``cifar10`` run also records a latency, measured right after it trained, while other runs
 may have shared the 2-core machine: the same network can then measure quite differently in two files. This command
-times the networks of a set in ONE process, in rounds (:func:`minilib.reproduce.latency.interleaved_times`):
+times the networks of a set in ONE process, in rounds (:func:`minilib.timing.interleaved_times`):
 every round runs each timed call below once, in a new random order, so changes of the machine's load reach all
 networks alike and the medians over rounds can be compared with each other. The two sets, each timed on its own:
 
@@ -15,7 +15,7 @@ Timed per network, with weights drawn from ``np.random.default_rng(seed)`` (the 
 depend on the values):
 
 - the torch model in eval mode under ``torch.no_grad`` at batch 1 and batch 128 (milliseconds per image);
-- the NumPy layer through the method's fast path (:func:`minilib.reproduce.latency.numpy_twin`) and the standard
+- the NumPy layer through the method's fast path (:func:`minilib.torch.to_numpy.numpy_twin`) and the standard
   NumPy convolution of the same shapes; ``numpy_ratio`` = fast path / standard. The baseline's layer IS a
   standard convolution, so its ratio shows what the timing noise is.
 
@@ -41,8 +41,8 @@ import numpy as np
 
 from ..results import RESULTS_DIR, pin_revision, write_result
 from . import budgets, cifar10, compare
-from .common import blas_threads, versions
-from .latency import interleaved_times, numpy_twin
+from ..timing import blas_threads, interleaved_times
+from .common import versions
 
 HELP = "time the networks of chapters 7 and 10 in one process, interleaved (their time columns)"
 
@@ -97,17 +97,15 @@ def time_networks(models: dict, runs: dict, kind: str, rounds: int, batches=(1, 
     ``numpy_ratio`` (medians over all rounds), and ``halves``: the same four numbers over the first and over the
     second half of the rounds.
     """
-    import torch
-
     from ..layers import Conv2d
+    from ..torch.to_numpy import numpy_twin
+    from ..training.timing import inference, random_inputs
 
     name, path, size = NUMPY_LAYER[kind]
     rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    inputs = {batch: torch.randn((batch, *INPUT_SHAPE[kind]), generator=generator) for batch in batches}
+    inputs = random_inputs({batch: (batch, *INPUT_SHAPE[kind]) for batch in batches}, seed)
     calls, layers, standards = {}, {}, {}
     for architecture, model in models.items():
-        model.eval()
         for batch, x in inputs.items():
             calls[architecture, f"batch_{batch}"] = lambda model=model, x=x: model(x)
         layer = layers[architecture] = numpy_twin(model.get_submodule(path))
@@ -118,7 +116,7 @@ def time_networks(models: dict, runs: dict, kind: str, rounds: int, batches=(1, 
             standards[shape] = Conv2d(*shape[:3], stride=shape[3], padding=shape[4], bias=shape[5],
                                       rng=rng).astype(np.float32)
             calls[shape, "standard"] = lambda conv=standards[shape], x=x: conv.forward(x)
-    with torch.no_grad():
+    with inference(models.values()):
         times = interleaved_times(calls, rounds=rounds, seed=seed)
     # medians over all rounds, and over each half of them: how far the halves differ shows the timing noise
     half = max(1, rounds // 2)
@@ -155,8 +153,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import torch
     from threadpoolctl import threadpool_limits
+
+    from ..training import set_threads
 
     for option in ("rounds", "threads"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
@@ -170,14 +169,14 @@ def main(args: argparse.Namespace) -> int:
         return 0
     pin_revision()
     start = time.perf_counter()
-    torch.set_num_threads(args.threads)
+    torch_threads = set_threads(args.threads)
     with threadpool_limits(args.threads, user_api="blas"):
         timings = {}
         for kind, networks in (("lenet", lenet_networks), ("cifar10", cifar10_networks)):
             models, runs = networks(np.random.default_rng(args.seed))
             timings[kind] = time_networks(models, runs, kind, sizes["rounds"], sizes["batches"],
                                           sizes["numpy_batch"][kind], args.seed)
-        threads = {"torch": torch.get_num_threads(), "blas": blas_threads()}
+        threads = {"torch": torch_threads, "blas": blas_threads()}
     payload = {"experiment": "compare-timing", "quick": args.quick, **sizes, "threads": threads,
                "versions": versions(), "networks": timings["lenet"], "cifar10_networks": timings["cifar10"],
                "wall_seconds": time.perf_counter() - start}

@@ -57,8 +57,9 @@ import numpy as np
 
 from ..accounting import summarize
 from ..models import VARIANTS, lenet
-from .common import (add_common_arguments, blas_threads, epoch_line, history_lists, plan_runs, run_experiment,
-                     shuffled_batches, versions)
+from ..timing import blas_threads
+from .common import (add_common_arguments, epoch_line, history_lists, plan_runs, run_experiment, shuffled_batches,
+                     versions)
 
 HELP = "LeNet variants on MNIST: Versatile Tables 2-3, MVNet Table 1 and Fig. 2"
 

@@ -19,4 +19,5 @@ The networks come from :mod:`minilib.torch` (the twins, ``convert`` and the buil
 :mod:`minilib.torch.zoo`). ``torch`` is imported only here and in :mod:`minilib.torch`; the NumPy core never
 imports it.
 """
-from .loop import Diverged, Recipe, evaluate, fit, forward_objective, predict, set_threads, update, windows
+from .loop import (Diverged, Recipe, evaluate, fit, forward_objective, predict, set_threads, torch_version, update,
+                   windows)

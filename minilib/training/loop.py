@@ -340,3 +340,8 @@ def set_threads(threads: int) -> int:
     """``torch.set_num_threads``; returns the number in use."""
     torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+def torch_version() -> str:
+    """``torch.__version__`` (recorded with every result)."""
+    return torch.__version__

@@ -1,7 +1,8 @@
-"""CPU inference latency, measured the same way for every chapter's reproduction command.
+"""CPU inference latency, measured the same way for every chapter's reproduction command (NumPy; the torch
+side is :mod:`minilib.training.timing`).
 
-- :func:`torch_model_latency`: a whole PyTorch model in eval mode under ``torch.no_grad``, at
-  batch 1 and batch 128 (warm-up calls first, then the median of several timed calls);
+- :func:`minilib.training.timing.torch_model_latency` (torch is imported only there): a whole PyTorch model in
+  eval mode under ``torch.no_grad``, at batch 1 and batch 128, with :func:`median_seconds` of this module;
 - :func:`numpy_layer_latency`: ONE method layer's NumPy forward pass (:mod:`minilib.versatile`,
   :mod:`minilib.basis`, :mod:`minilib.fullstack`: the fast paths) against the NumPy standard
   convolution :class:`minilib.layers.Conv2d` at the same shapes, timed in alternation so both
@@ -10,8 +11,8 @@
 - :func:`interleaved_times` and :func:`interleaved_medians`: many calls timed together in rounds, each
   round in a fresh random order, so that times of different networks measured in one process can be compared.
 
-:func:`numpy_twin` turns a torch twin (or ``nn.Conv2d``) into the NumPy layer with the same
-arguments and weights, so the NumPy numbers belong to the very layer the model trained.
+:func:`minilib.torch.to_numpy.numpy_twin` turns a torch twin (or ``nn.Conv2d``) into the NumPy layer with the
+same arguments and weights, so the NumPy numbers belong to the very layer the model trained.
 """
 from __future__ import annotations
 
@@ -21,8 +22,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import checks
-from .common import blas_threads
+from . import checks
+
+
+def blas_threads():
+    """Threads of NumPy's BLAS (threadpoolctl), or None when it cannot be told."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    pools = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return pools[0] if pools else None
 
 
 def timings(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> list:
@@ -78,86 +88,20 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
     return statistics.median(timings(fn, repeats, warmup))
 
 
-def torch_model_latency(model, input_shape, batch_sizes=(1, 128), repeats: int = 5, warmup: int = 2,
-                        seed: int = 0) -> dict:
-    """Inference time of ``model`` on random inputs of one sample's ``input_shape``, per batch size.
-
-    Eval mode and ``torch.no_grad`` (the model's mode is restored). Returns ``{"batch_<b>":
-    {"batch", "median_seconds", "per_image_ms"}, ..., "repeats", "warmup", "threads"}`` with
-    ``threads`` = ``torch.get_num_threads()`` during the measurement.
-    """
-    import torch
-
-    first = next(model.parameters())
-    generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    result = {}
-    try:
-        with torch.no_grad():
-            for batch in batch_sizes:
-                batch = checks.positive_int(batch, "batch size")
-                x = torch.randn((batch, *input_shape), generator=generator, dtype=first.dtype)
-                seconds = median_seconds(lambda x=x: model(x), repeats, warmup)
-                result[f"batch_{batch}"] = {"batch": batch, "median_seconds": seconds,
-                                            "per_image_ms": 1000 * seconds / batch}
-    finally:
-        model.train(was_training)
-    return {**result, "repeats": repeats, "warmup": warmup, "threads": torch.get_num_threads()}
-
-
-def numpy_twin(layer):
-    """The NumPy layer (minilib) with the same constructor arguments and weights as the torch ``layer``.
-
-    ``layer``: ``nn.Conv2d`` or a twin of :mod:`minilib.torch`. A basis layer that uses a
-    shared basis gets its own copy of the channels it convolves with (``layer_basis()``).
-    The result is float32, as the torch model.
-    """
-    from torch import nn
-
-    from .. import basis, fullstack, layers, versatile
-    from ..torch import BasisConv2d, FullStackConv2d, VersatileConv2d
-
-    if not isinstance(layer, (VersatileConv2d, BasisConv2d, FullStackConv2d, nn.Conv2d)):
-        raise TypeError(f"layer must be nn.Conv2d or a minilib.torch twin (VersatileConv2d, BasisConv2d, "
-                        f"FullStackConv2d), got {type(layer).__name__}")
-    common = {"stride": layer.stride, "padding": layer.padding, "bias": layer.bias is not None}
-    state = {name: value.detach().cpu().numpy() for name, value in layer.state_dict().items()}
-    if isinstance(layer, VersatileConv2d):
-        twin = versatile.VersatileConv2d(layer.in_channels, layer.out_channels, layer.kernel_size, delta=layer.delta,
-                                         g=layer.g, shared_bias=layer.shared_bias, combine=layer.combine,
-                                         channel_mode=layer.channel_mode, **common)
-    elif isinstance(layer, BasisConv2d):
-        twin = basis.BasisConv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.n_basis,
-                                 layer.basis_channels, **common)
-        state["basis"] = layer.layer_basis().detach().cpu().numpy()
-    elif isinstance(layer, FullStackConv2d):
-        twin = fullstack.FullStackConv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.s,
-                                         masks=layer.masks, learn_masks=layer.learn_masks,
-                                         n_filters=layer.n_filters, **common)
-    else:
-        if layer.groups != 1 or layer.padding_mode != "zeros":
-            raise ValueError(f"nn.Conv2d with groups={layer.groups}, padding_mode={layer.padding_mode!r} has no "
-                             f"NumPy twin: minilib.layers.Conv2d needs groups=1 and zero padding")
-        twin = layers.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, dilation=layer.dilation,
-                             **common)
-    twin = twin.astype(np.float32)
-    twin.load_state_dict(state)
-    return twin
-
-
 def numpy_layer_latency(layer, input_shape, repeats: int = 5, warmup: int = 1, seed: int = 0) -> dict:
     """Forward time of the NumPy ``layer`` vs :class:`minilib.layers.Conv2d` of the same shapes, float32.
 
-    ``layer``: a NumPy method layer (or a torch twin, converted by :func:`numpy_twin`);
+    ``layer``: a NumPy method layer (or a torch twin, converted by :func:`minilib.torch.to_numpy.numpy_twin`);
     ``input_shape``: the full input (N, C, H, W). The two forwards alternate (warm-up calls of
     each first), and each median is over its ``repeats`` timed calls. Returns ``{"layer",
     "input_shape", "output_shape", "method_seconds", "standard_seconds", "ratio"
     (method / standard), "repeats", "warmup", "blas_threads"}``.
     """
-    from ..layers import Conv2d, Module
+    from .layers import Conv2d, Module
 
     if not isinstance(layer, Module):
+        from .torch.to_numpy import numpy_twin
+
         layer = numpy_twin(layer)
     repeats = checks.positive_int(repeats, "repeats")
     warmup = checks.non_negative_int(warmup, "warmup")

@@ -210,6 +210,19 @@ def measure_latency(model, quick: bool = False) -> dict:
                                                   repeats=repeats["numpy"], warmup=warmup)}}
 
 
+def baseline_state(seed: int, splits: dict, quick: bool, out_dir) -> tuple:
+    """``(state, trained_here)``: the trained baseline weights of ``seed``; trained now when missing."""
+    epochs = 1 if quick else RECIPE["epochs"]
+    state = load_weights(weights_path(out_dir, seed), epochs)
+    if state is not None:
+        return state, False
+    payload = train_run(Run("baseline"), seed, splits, quick=quick, out_dir=out_dir)
+    result = pathlib.Path(out_dir) / f"baseline_seed{seed}.json"
+    if not result.exists():
+        write_result(result, payload, seed=seed)
+    return load_weights(weights_path(out_dir, seed), epochs), True
+
+
 # ----------------------------------------------------------------------------- one run, the command
 def train_run(run: Run, seed: int, splits: dict, quick: bool = False, out_dir=None) -> dict:
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds the

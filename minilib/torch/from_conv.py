@@ -38,16 +38,3 @@ def start_from_conv(model, state: dict) -> dict:
             if layer.bias is not None:
                 layer.bias.copy_(torch.from_numpy(np.asarray(state[f"{index}.bias"])))
     return errors
-
-
-def baseline_state(seed: int, splits: dict, quick: bool, out_dir) -> tuple:
-    """``(state, trained_here)``: the trained baseline weights of ``seed``; trained now when missing."""
-    epochs = 1 if quick else RECIPE["epochs"]
-    state = load_weights(weights_path(out_dir, seed), epochs)
-    if state is not None:
-        return state, False
-    payload = train_run(Run("baseline"), seed, splits, quick=quick, out_dir=out_dir)
-    result = pathlib.Path(out_dir) / f"baseline_seed{seed}.json"
-    if not result.exists():
-        write_result(result, payload, seed=seed)
-    return load_weights(weights_path(out_dir, seed), epochs), True

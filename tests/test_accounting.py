@@ -9,6 +9,7 @@ import minilib as ml
 from minilib.accounting import (format_flops, format_memory, format_millions, format_weights, memory_kb, paper_number,
                                 printed_decimals, summarize)
 from minilib.models import PAPER_MVNET_TABLE1, PAPER_TABLE2, PAPER_TABLE3, VARIANTS, lenet
+from minilib.torch.models import lenet as torch_lenet
 
 MNIST = (1, 28, 28)
 
@@ -39,7 +40,8 @@ MVNET = {
 
 
 def _summary(name, backend="numpy"):
-    return summarize(lenet(name, backend, rng=np.random.default_rng(0)), MNIST)
+    make = {"numpy": lenet, "torch": torch_lenet}[backend]
+    return summarize(make(name, rng=np.random.default_rng(0)), MNIST)
 
 
 @pytest.mark.parametrize("name", list(TOTALS))

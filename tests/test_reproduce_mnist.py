@@ -186,7 +186,9 @@ def test_released_runs_train_with_the_released_penalty(monkeypatch):
     seen = []
     monkeypatch.setattr("minilib.torch.ortho_penalty", lambda model, lam, released=False: seen.append(released)
                         or torch.zeros(()))
-    model = mnist.lenet("mvnet-b-20", backend="torch", rng=np.random.default_rng(0))
+    from minilib.torch.models import lenet as torch_lenet
+
+    model = torch_lenet("mvnet-b-20", rng=np.random.default_rng(0))
     groups = mnist._parameter_groups(model, mask_weight_decay=False)
     assert [g.get("weight_decay") for g in groups] == [None, 0.0]
     assert {id(p) for p in groups[1]["params"]} == {id(p) for n, p in model.named_parameters() if "mask_latent" in n}

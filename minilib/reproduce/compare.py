@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 
+from .. import methods
 from ..accounting import summarize
 from ..models import build
 from ..results import RESULTS_DIR, write_result
@@ -189,15 +190,16 @@ def start_from_conv(model, state: dict) -> dict:
     from torch import nn
 
     from ..basis import approximation_error, from_conv
-    from ..torch import BasisConv2d
+
+    basis_twin = methods.get("basis").twin_class()
 
     errors = {}
     with torch.no_grad():
         for index, layer in enumerate(model):
-            if not isinstance(layer, (BasisConv2d, nn.Conv2d)):
+            if not isinstance(layer, (basis_twin, nn.Conv2d)):
                 continue
             weight = np.asarray(state[f"{index}.weight"], dtype=np.float64)
-            if isinstance(layer, BasisConv2d):
+            if isinstance(layer, basis_twin):
                 found = (layer.out_channels, layer.in_channels, *layer.kernel_size)
                 if weight.shape != found:
                     raise ValueError(f"state['{index}.weight'] has shape {weight.shape}; basis layer {index} "

@@ -11,14 +11,18 @@ Columns, for one sample:
 - ``flops``: multiplications (the tables' "FLOPs").
 
 :func:`summarize` runs one zero batch through the model to learn every layer's input and
-output shape, then costs each leaf layer. Plain ``Conv2d`` / ``Linear`` layers (minilib or
-torch) are costed here: weight taps x output positions. A layer with a method
+output shape, then costs each leaf layer. Plain ``Conv2d`` / ``Linear`` layers are costed here:
+weight taps x output positions (:func:`conv_cost`). A layer with a method
 ``cost(in_shape, out_shape) -> dict(conv_weights, mask_bits, params, flops)`` is costed by
 that method: each method file owns its formulas (versatile filters: Proposition 1), so this
 module knows nothing about any method. Storage that several layers may hold (one filter
 basis shared across layers) is included in each such layer's counts and also listed under
 the optional key ``shared`` as ``[(owner, conv_weights, params), ...]``; :func:`summarize`
 keeps it in the first row that lists the owner (by identity) and subtracts it from the others.
+
+This module never imports torch. Torch models are traced by :mod:`minilib.torch.accounting`, which
+:func:`register_backend` s the torch tracer and torch's plain layers when ``minilib.torch`` is
+imported (every torch model of this project comes from there); :func:`summarize` then takes either.
 
 The ``format_*`` helpers print numbers the way Wang et al. (NeurIPS 2018, Tables 2 and 3) do.
 Checked against every row those tables derive from: weights and memory are *rounded*
@@ -27,8 +31,9 @@ to two decimals (1,200,800 -> "12.00×10^5", not 12.01; 1,217,520 -> "12.17×10^
 """
 from __future__ import annotations
 
+import math
 import re
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
@@ -193,22 +198,57 @@ class Summary:
 
 
 # ----------------------------------------------------------------------------- costing one layer
-def _torch_nn():
-    torch = sys.modules.get("torch")        # a torch model means torch is already imported
-    return None if torch is None else torch.nn
+@dataclass(frozen=True)
+class Backend:
+    """How to cost the models of another library: ``trace(model, input_shape)`` returns the calls
+    ``[(name, module, in_shape, out_shape), ...]`` of the leaf layers for one sample, ``plain_cost(module,
+    out_shape)`` the costs of that library's plain layers (or None for a layer it does not know)."""
+    model_type: type
+    trace: Callable
+    plain_cost: Callable
+
+
+_BACKENDS: list = []
+
+
+def register_backend(backend: Backend) -> None:
+    """Let :func:`summarize` cost models of ``backend.model_type`` (``minilib.torch`` registers torch's)."""
+    if all(known.model_type is not backend.model_type for known in _BACKENDS):
+        _BACKENDS.append(backend)
+
+
+def conv_cost(layer, out_hw) -> dict:
+    """Storage and multiplications of one ordinary convolution for one sample (minilib ``Conv2d`` or torch's).
+
+    ``conv_weights`` = the n*c*kh*kw weight taps, each one multiplication per output position, so
+    ``flops`` = conv_weights * OH*OW; ``params`` adds the n biases. The baseline of every table.
+    """
+    weight = layer.params["weight"] if isinstance(layer, Module) else layer.weight
+    taps = math.prod(tuple(weight.shape))
+    return {"conv_weights": taps, "mask_bits": 0, "params": _num_params(layer),
+            "flops": taps * math.prod(int(v) for v in out_hw)}
+
+
+def linear_cost(weights: int, params: int, out_shape) -> dict:
+    """A linear layer of ``weights`` taps: one multiplication per tap and output position; (out_features,)
+    has one "position"."""
+    positions = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
+    return {"conv_weights": weights, "mask_bits": 0, "params": params, "flops": weights * positions}
 
 
 def _plain_cost(module, out_shape):
-    """Costs of the layers accounting knows itself, or None for any other layer."""
-    nn = _torch_nn()
-    if isinstance(module, (Conv2d, Linear)) or (nn is not None and isinstance(module, (nn.Conv2d, nn.Linear))):
-        weight = np.asarray(module.params["weight"]).size if isinstance(module, Module) else module.weight.numel()
-        # every weight tap is one multiplication per output position; (out_features,) has one "position"
-        positions = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
-        return {"conv_weights": weight, "mask_bits": 0, "params": _num_params(module), "flops": weight * positions}
-    if isinstance(module, BatchNorm2d) or (nn is not None and isinstance(module, nn.BatchNorm2d)):
+    """Costs of the layers accounting knows itself (or a registered backend knows), or None for any other."""
+    if isinstance(module, Conv2d):
+        return conv_cost(module, out_shape[1:])
+    if isinstance(module, Linear):
+        return linear_cost(np.asarray(module.params["weight"]).size, _num_params(module), out_shape)
+    if isinstance(module, BatchNorm2d):
         # scale and shift fold into the preceding convolution at inference: parameters, no multiplications
         return {"conv_weights": 0, "mask_bits": 0, "params": _num_params(module), "flops": 0}
+    for backend in _BACKENDS:
+        cost = backend.plain_cost(module, out_shape)
+        if cost is not None:
+            return cost
     if _num_params(module) == 0:            # ReLU, pooling, flatten, dropout: no stored filters
         return {"conv_weights": 0, "mask_bits": 0, "params": 0, "flops": 0}
     return None
@@ -242,24 +282,27 @@ def layer_cost(name, module, in_shape, out_shape) -> dict:
 
 
 # ----------------------------------------------------------------------------- tracing shapes
-def _leaves(module, children, prefix=""):
-    """(qualified name, module) of every leaf, PyTorch naming; a module with ``cost`` is a leaf."""
+def leaves(module, children, prefix=""):
+    """(qualified name, module) of every leaf, PyTorch naming; a module with ``cost`` is a leaf.
+
+    ``children(module)`` lists a module's ``(key, child)`` pairs; a backend's tracer passes its own.
+    """
     kids = children(module)
     if callable(getattr(module, "cost", None)) or not kids:
         yield prefix, module
         return
     for key, child in kids:
-        yield from _leaves(child, children, f"{prefix}.{key}" if prefix else str(key))
+        yield from leaves(child, children, f"{prefix}.{key}" if prefix else str(key))
 
 
 def _trace_numpy(model, input_shape):
     """Calls (name, module, in_shape, out_shape) of the leaves, in order, for one zero sample."""
-    leaves = list(_leaves(model, lambda m: list(enumerate(m.children()))))
+    found = list(leaves(model, lambda m: list(enumerate(m.children()))))
     modules = [m for _, m in model.named_modules()]
     saved = [(m, m.training, m.cache, m.__dict__.get("forward")) for m in modules]
     dtype = next((p.dtype for m in modules for p in m.params.values()), np.float64)
     calls = []
-    for name, module in leaves:
+    for name, module in found:
         def traced(x, _name=name, _module=module, _forward=module.forward):
             out = _forward(x)
             calls.append((_name, _module, tuple(np.shape(x)[1:]), tuple(np.shape(out)[1:])))
@@ -278,32 +321,6 @@ def _trace_numpy(model, input_shape):
     return calls
 
 
-def _trace_torch(model, input_shape):
-    import torch
-
-    leaves = list(_leaves(model, lambda m: list(m.named_children())))
-    calls = []
-
-    def hook(name):
-        return lambda module, inputs, out: calls.append(
-            (name, module, tuple(inputs[0].shape[1:]), tuple(out.shape[1:])))
-
-    handles = [module.register_forward_hook(hook(name)) for name, module in leaves]
-    modes = [(m, m.training) for m in model.modules()]
-    first = next(model.parameters(), None)
-    dtype, device = (torch.get_default_dtype(), None) if first is None else (first.dtype, first.device)
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape), dtype=dtype, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes:
-            module.training = training
-    return calls
-
-
 def summarize(model, input_shape) -> Summary:
     """Per-layer weights, mask bits, parameters, memory and multiplications of ``model`` for one sample.
 
@@ -314,13 +331,14 @@ def summarize(model, input_shape) -> Summary:
     cost, e.g. one filter basis) counts once, in the row of the first layer that uses it.
     """
     input_shape = tuple(int(v) for v in input_shape)
-    nn = _torch_nn()
     if isinstance(model, Module):
         calls = _trace_numpy(model, input_shape)
-    elif nn is not None and isinstance(model, nn.Module):
-        calls = _trace_torch(model, input_shape)
     else:
-        raise TypeError(f"model must be a minilib Module or a torch.nn.Module, got {type(model).__name__}")
+        backend = next((known for known in _BACKENDS if isinstance(model, known.model_type)), None)
+        if backend is None:
+            raise TypeError(f"model must be a minilib Module or a torch.nn.Module, got {type(model).__name__} "
+                            f"(torch models are costed once minilib.torch is imported)")
+        calls = backend.trace(model, input_shape)
     rows, seen, owners = [], set(), set()
     for name, module, in_shape, out_shape in calls:
         cost = layer_cost(name, module, in_shape, out_shape)

@@ -7,9 +7,12 @@ conv 1x1x500x10, with no ReLU after the first two convolutions. A 28x28 input be
 
 A variant is a spec: a list of ``(kind, kwargs)`` layers (:data:`VARIANTS`). Convolution
 layers take their input width from the layer before; :data:`CLASSES` stands for
-``num_classes``. :func:`build` turns a spec into a minilib ``Sequential``;
-``minilib.torch.models.build`` turns the same spec into a ``torch.nn.Sequential`` with the
-same layer names, parameter names and, for the same ``rng``, the same initial weights.
+``num_classes``. A convolution's kind is a method's (:mod:`minilib.methods`: "conv" for the
+baseline's, "versatile", "basis", "fullstack"), its kwargs out_channels, kernel_size and the
+method's keywords. :func:`build` turns a spec into a minilib ``Sequential``;
+:func:`minilib.torch.models.build` (and :func:`minilib.torch.models.lenet`) turns the same spec into a
+``torch.nn.Sequential`` with the same layer names, parameter names and, for the same ``rng``, the same
+initial weights. This module never imports torch.
 
 The printed rows of the paper's Tables 2 and 3 are in :mod:`minilib.reports.papers`
 (``VERSATILE_TABLE2``, ``VERSATILE_TABLE3``, keyed by variant name), to compare with
@@ -23,11 +26,9 @@ import math
 
 import numpy as np
 
+from . import methods
 from .accounting import paper_number, summarize
-from .basis import BasisConv2d
-from .fullstack import FullStackConv2d
-from .layers import Conv2d, Flatten, MaxPool2d, ReLU, Sequential
-from .versatile import VersatileConv2d
+from .layers import Flatten, MaxPool2d, ReLU, Sequential
 
 CLASSES = "num_classes"     # placeholder in a spec: the classifier's width is lenet(num_classes=...)
 
@@ -119,21 +120,34 @@ for _s in (2, 5, 10, 20, 50):       # Table 1 (s = 10, 20) and Fig. 2(a) (s = 2 
 VARIANTS["mvnet-a-rand-20"] = mvnet_spec(20, "shared", learn_masks=False)    # fixed random masks
 VARIANTS["mvnet-b-rand-20"] = mvnet_spec(20, "separate", learn_masks=False)
 
-LAYERS = {                  # kind -> factory(in_channels, rng, **kwargs); a new method adds one line
-    "conv": lambda c, rng, **kw: Conv2d(c, rng=rng, **kw),
-    "versatile": lambda c, rng, **kw: VersatileConv2d(c, rng=rng, **kw),
-    "basis": lambda c, rng, **kw: BasisConv2d(c, rng=rng, **kw),
-    "fullstack": lambda c, rng, **kw: FullStackConv2d(c, rng=rng, **kw),
-    "maxpool": lambda c, rng, **kw: MaxPool2d(**kw),
-    "relu": lambda c, rng: ReLU(),
-    "flatten": lambda c, rng: Flatten(),
+SPEC_ARGUMENTS = ("out_channels", "kernel_size", "stride", "padding", "bias")  # a convolution's own, any method
+LAYERS = {                  # kind -> factory(rng, **kwargs) of the layers that are no method's convolution
+    "maxpool": lambda rng, **kw: MaxPool2d(**kw),
+    "relu": lambda rng: ReLU(),
+    "flatten": lambda rng: Flatten(),
 }
+
+
+def kinds() -> list:
+    """Every layer kind a spec may use: the methods' (:data:`minilib.methods.REGISTRY`) and :data:`LAYERS`."""
+    return sorted([method.layer_kind for method in methods.REGISTRY.values()] + list(LAYERS))
+
+
+def method_of(kind, kwargs, where):
+    """The :class:`~minilib.methods.Method` of a spec's convolution kind, its keywords checked for ``where``
+    ("numpy" or "twin"); None for the other kinds."""
+    method = methods.by_kind(kind)
+    if method is not None:
+        methods.check_keywords(method.name, kwargs, where, allow=SPEC_ARGUMENTS)
+    return method
 
 
 def resolve(spec, in_channels=1, num_classes=10):
     """Yield ``(kind, in_channels, kwargs)`` per layer: widths chained, :data:`CLASSES` replaced."""
     channels = in_channels
     for kind, kwargs in spec:
+        if methods.by_kind(kind) is None and kind not in LAYERS:
+            raise ValueError(f"layer kind {kind!r} is not known; known kinds: {kinds()}")
         kwargs = {key: num_classes if value == CLASSES else value for key, value in kwargs.items()}
         yield kind, channels, kwargs
         channels = kwargs.get("out_channels", channels)
@@ -144,32 +158,31 @@ def build(spec, in_channels=1, num_classes=10, rng=None) -> Sequential:
     rng = np.random.default_rng() if rng is None else rng
     layers = []
     for kind, channels, kwargs in resolve(spec, in_channels, num_classes):
-        if kind not in LAYERS:
-            raise ValueError(f"layer kind {kind!r} is not known; known kinds: {sorted(LAYERS)}")
-        layers.append(LAYERS[kind](channels, rng, **kwargs))
+        method = method_of(kind, kwargs, "numpy")
+        layers.append(LAYERS[kind](rng, **kwargs) if method is None else method.numpy_layer(channels, rng=rng,
+                                                                                            **kwargs))
     return Sequential(*layers)
 
 
-def lenet(name="baseline", backend="numpy", rng=None, *, in_channels=1, num_classes=10):
-    """The LeNet variant ``name`` (see :data:`VARIANTS`) as a minilib (``backend="numpy"``) or
-    PyTorch (``"torch"``) model mapping (N, in_channels, 28, 28) images to (N, num_classes) logits.
-
-    ``rng`` (a ``numpy.random.Generator``) draws the initial weights in both backends, so one
-    seed gives the same network in each. Both are float64; use ``.astype(np.float32)`` or
-    ``.float()`` to train faster.
-    """
+def variant(name) -> list:
+    """The spec of the LeNet variant ``name`` (see :data:`VARIANTS`)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a variant name (str), got {type(name).__name__}; "
                         f"pass a generator as rng=..., e.g. lenet('baseline', rng=rng)")
     if name not in VARIANTS:
         raise ValueError(f"name={name!r} is not a LeNet variant; known variants: {', '.join(VARIANTS)}")
-    rng = np.random.default_rng() if rng is None else rng
-    if backend == "numpy":
-        return build(VARIANTS[name], in_channels, num_classes, rng)
-    if backend == "torch":
-        from .torch.models import build as build_torch     # torch only when asked for
-        return build_torch(VARIANTS[name], in_channels, num_classes, rng)
-    raise ValueError(f"backend={backend!r} must be 'numpy' or 'torch'")
+    return VARIANTS[name]
+
+
+def lenet(name="baseline", *, rng=None, in_channels=1, num_classes=10) -> Sequential:
+    """The LeNet variant ``name`` (see :data:`VARIANTS`) as a minilib model mapping (N, in_channels, 28, 28)
+    images to (N, num_classes) logits, float64 (``.astype(np.float32)`` trains faster).
+
+    ``rng`` (a ``numpy.random.Generator``) draws the initial weights; :func:`minilib.torch.models.lenet`
+    builds the same network, with the same weights for the same seed, in PyTorch.
+    """
+    spec = variant(name)
+    return build(spec, in_channels, num_classes, np.random.default_rng() if rng is None else rng)
 
 
 def search_v2(delta, g, target=None, width_tolerance=0.1):

@@ -10,6 +10,7 @@ from minilib.accounting import (format_flops, format_memory, format_millions, fo
                                 printed_decimals, summarize)
 from minilib.models import VARIANTS, lenet
 from minilib.reports.papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
+from minilib.torch.models import lenet as torch_lenet
 
 MNIST = (1, 28, 28)
 
@@ -40,7 +41,8 @@ MVNET = {
 
 
 def _summary(name, backend="numpy"):
-    return summarize(lenet(name, backend, rng=np.random.default_rng(0)), MNIST)
+    make = {"numpy": lenet, "torch": torch_lenet}[backend]
+    return summarize(make(name, rng=np.random.default_rng(0)), MNIST)
 
 
 @pytest.mark.parametrize("name", list(TOTALS))

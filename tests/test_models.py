@@ -8,9 +8,10 @@ import torch
 
 from minilib.layers import Conv2d, Flatten, MaxPool2d, ReLU
 from minilib.basis import BasisConv2d
-from minilib.models import VARIANTS, basis, build, lenet, lenet_spec, search_v2
+from minilib.models import VARIANTS, basis, build, conv, lenet, lenet_spec, search_v2
 from minilib.reports.papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
 from minilib.torch.models import build as build_torch
+from minilib.torch.models import lenet as torch_lenet
 from minilib.versatile import VersatileConv2d
 
 from torch_helpers import assert_close, to_numpy, to_torch
@@ -37,7 +38,7 @@ PARAMETERS["mvnet-a-rand-20"] = PARAMETERS["mvnet-b-rand-20"] = 27_105
 @pytest.mark.parametrize("name", NAMES)
 def test_variant_builds_in_both_backends_with_the_same_outputs(name):
     model = lenet(name, rng=np.random.default_rng(7))
-    twin = lenet(name, "torch", rng=np.random.default_rng(7))
+    twin = torch_lenet(name, rng=np.random.default_rng(7))
     x = np.random.default_rng(1).standard_normal((3, 1, 28, 28))
     out = model.forward(x)
     assert out.shape == (3, 10)
@@ -53,7 +54,7 @@ def test_variant_builds_in_both_backends_with_the_same_outputs(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_torch_variant_trains_like_the_numpy_one(name):
     """One backward pass: input gradients agree, so the twins are the same function, not just the same output."""
-    model, twin = lenet(name, rng=np.random.default_rng(3)), lenet(name, "torch", rng=np.random.default_rng(3))
+    model, twin = lenet(name, rng=np.random.default_rng(3)), torch_lenet(name, rng=np.random.default_rng(3))
     x = np.random.default_rng(4).standard_normal((2, 1, 28, 28))
     x_t = to_torch(x, requires_grad=True)
     dout = np.random.default_rng(5).standard_normal((2, 10))
@@ -140,19 +141,24 @@ def test_same_seed_same_model_and_different_seed_different_model():
 def test_in_channels_and_num_classes_options():
     model = lenet("versatile-v2-1", rng=np.random.default_rng(0), in_channels=3, num_classes=7)
     assert model.forward(np.zeros((2, 3, 28, 28))).shape == (2, 7)
-    twin = lenet("versatile-v2-1", "torch", rng=np.random.default_rng(0), in_channels=3, num_classes=7)
+    twin = torch_lenet("versatile-v2-1", rng=np.random.default_rng(0), in_channels=3, num_classes=7)
     assert twin(torch.zeros(2, 3, 28, 28, dtype=torch.float64)).shape == (2, 7)
 
 
-def test_unknown_name_backend_and_old_call_style_are_rejected():
-    with pytest.raises(ValueError, match="known variants: baseline, versatile-1"):
-        lenet("lenet-5")
-    with pytest.raises(ValueError, match="backend='jax' must be 'numpy' or 'torch'"):
-        lenet("baseline", "jax")
-    with pytest.raises(TypeError, match="pass a generator as rng="):
-        lenet(np.random.default_rng(0))         # the former signature lenet(rng)
-    with pytest.raises(ValueError, match="layer kind 'dropblock' is not known"):
-        build([("dropblock", {})])
+def test_unknown_name_and_old_call_styles_are_rejected():
+    for make in (lenet, torch_lenet):
+        with pytest.raises(ValueError, match="known variants: baseline, versatile-1"):
+            make("lenet-5")
+        with pytest.raises(TypeError, match="pass a generator as rng="):
+            make(np.random.default_rng(0))      # the former signature lenet(rng)
+        with pytest.raises(TypeError, match="positional argument"):
+            make("baseline", "torch")           # the former lenet(name, backend): torch_lenet builds in torch
+    for make in (build, build_torch):
+        with pytest.raises(ValueError, match="layer kind 'dropblock' is not known"):
+            make([("dropblock", {})])
+        with pytest.raises(TypeError, match="method='fullstack' takes the keywords .*, not shared_bias=True"):
+            make(lenet_spec(conv(20, 5), conv(50, 5), ("fullstack", {"out_channels": 500, "kernel_size": 4,
+                                                                     "s": 2, "shared_bias": True})))
 
 
 def test_every_paper_row_names_a_variant():

@@ -190,11 +190,14 @@ def test_patches_are_aligned_in_every_orientation():
 # ----------------------------------------------------------------------------- the network
 BLOCK_COUNTS = {        # per residual block, biases included (see minilib.torch.edsr), width w = 32
     "baseline": ({}, 2 * (9 * 32 * 32 + 32), 0),                                       # 18,496
-    "basis": ({"method": "basis", "n_basis": 16, "splits": 4}, 2 * (9 * 16 * 8 + 32 * 4 * 16 + 32), 0),  # 6,464
-    "shared": ({"method": "basis", "n_basis": 16, "splits": 4, "share_basis": True},
+    "basis": ({"method": "basis", "n_basis": 16, "basis_channels": 8},                 # s = 4 splits
+              2 * (9 * 16 * 8 + 32 * 4 * 16 + 32), 0),                                   # 6,464
+    "shared": ({"method": "basis", "n_basis": 16, "basis_channels": 8, "share_basis": True},
                9 * 16 * 8 + 2 * (32 * 4 * 16 + 32), 0),                                    # 5,312
-    "basis-s1": ({"method": "basis", "n_basis": 8, "splits": 1}, 2 * (9 * 8 * 32 + 32 * 8 + 32), 0),    # 5,184
+    "basis-s1": ({"method": "basis", "n_basis": 8, "basis_channels": 32},
+                 2 * (9 * 8 * 32 + 32 * 8 + 32), 0),                                       # 5,184
     "mvnet-b": ({"method": "fullstack", "s": 4}, 2 * (9 * 8 * 32 + 32), 2 * 9 * 32 * 32),     # 4,672 + 18,432 bits
+    "versatile": ({"method": "versatile"}, 2 * (9 * 32 * 16 + 32), 0),                     # P = 16 primaries: 9,280
 }
 
 
@@ -222,11 +225,11 @@ def test_a_shared_basis_is_one_parameter_fed_by_both_convs():
     from minilib.torch.edsr import ResidualBlock
 
     torch.manual_seed(0)
-    shared = ResidualBlock(8, "basis", share_basis=True, rng=np.random.default_rng(0), n_basis=4, splits=2)
+    shared = ResidualBlock(8, "basis", share_basis=True, rng=np.random.default_rng(0), n_basis=4, basis_channels=4)
     assert shared.conv1.basis is shared.conv2.basis is shared.shared_basis.basis
     assert [name for name, _ in shared.named_parameters() if name.endswith("basis")] == ["shared_basis.basis"]
     # the same block with two separate copies of that basis: the shared gradient must be their sum
-    separate = ResidualBlock(8, "basis", rng=np.random.default_rng(1), n_basis=4, splits=2)
+    separate = ResidualBlock(8, "basis", rng=np.random.default_rng(1), n_basis=4, basis_channels=4)
     # the shared basis is listed under conv1.basis and conv2.basis too, as minilib.torch.BasisConv2d documents
     separate.load_state_dict({key: value for key, value in shared.state_dict().items()
                               if not key.startswith("shared_basis.")})
@@ -243,8 +246,8 @@ def test_the_same_rng_seed_gives_the_same_network():
     pytest.importorskip("torch")
     from minilib.torch.edsr import edsr
 
-    variants = [{}, {"method": "basis", "n_basis": 8, "splits": 2, "share_basis": True},
-                {"method": "fullstack", "s": 8}]
+    variants = [{}, {"method": "basis", "n_basis": 8, "basis_channels": 16, "share_basis": True},
+                {"method": "fullstack", "s": 8}, {"method": "versatile", "delta": 2, "g": 2}]
     for kwargs in variants:
         first, again = edsr(rng=np.random.default_rng(5), **kwargs), edsr(rng=np.random.default_rng(5), **kwargs)
         other = edsr(rng=np.random.default_rng(6), **kwargs)
@@ -256,10 +259,11 @@ def test_the_same_rng_seed_gives_the_same_network():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"method": "pruned"}, ValueError, "method"),
-    ({"method": "basis", "n_basis": 8, "splits": 3}, ValueError, "splits=3 must divide width=32"),
+    ({"method": "basis", "n_basis": 8, "basis_channels": 3}, ValueError, "basis_channels=3 must divide width=32"),
+    ({"method": "basis", "n_basis": 8, "splits": 4}, TypeError, "takes the keywords .* not splits=4"),
     ({"method": "fullstack", "s": 5}, ValueError, "s=5 must divide width=32"),
     ({"share_basis": True}, ValueError, "share_basis=True needs method='basis'"),
-    ({"method": "basis", "splits": 2}, TypeError, "n_basis"),
+    ({"method": "basis", "basis_channels": 16}, TypeError, "needs n_basis="),
     ({"method": "fullstack"}, TypeError, "s="),
     ({"method": "baseline", "s": 4}, TypeError, "takes the keywords"),
     ({"width": 0}, ValueError, "width=0"),

@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from minilib.basis import optimal_splits
+from minilib.methods import KeywordError
 from minilib.torch import BasisConv2d, FullStackConv2d, SharedBasis, VersatileConv2d, convert
+from minilib.torch.zoo import layer_rules
 from minilib.versatile import versatile_shape
 
 
@@ -154,13 +156,20 @@ BASIS_OPTIONS = [{"n_basis": 4, "basis_channels": 3}, {"basis_ratio": 0.5, "spli
                  {"basis_ratio": 0.25, "basis_channels": 3, "split_mode": "loop", "rng": np.random.default_rng(0)}]
 
 
+def convert_basis(net, **kw):
+    """convert with the basis vocabulary (n_basis, basis_channels) or the trainer's per-layer rule words
+    (basis_ratio, splits), which minilib.torch.zoo.layer_rules translates."""
+    kw, per_layer = layer_rules("basis", kw)
+    return convert(net, "basis", per_layer=per_layer, **kw)
+
+
 @pytest.mark.parametrize("kw", BASIS_OPTIONS, ids=["m-and-p", "ratio-and-s", "optimal-s", "loop-rng"])
 def test_convert_to_basis_keeps_widths_and_counts_eq_6(kw):
     net = model()
     before = {name: net.get_submodule(name) for name in CONV_NAMES}
     out_shape = net(X).shape
 
-    assert convert(net, "basis", **kw) is net
+    assert convert_basis(net, **kw) is net
     assert not any(type(m) is nn.Conv2d for m in net.modules())
     for name, conv in before.items():
         twin = net.get_submodule(name)
@@ -187,10 +196,10 @@ def test_basis_numbers_for_one_model():
 
 def test_basis_splits_that_do_not_divide_name_the_layer_unless_excluded():
     with pytest.raises(ValueError, match=r"cannot convert layer 'stem' .*splits=2 must divide in_channels=3"):
-        convert(model(), "basis", n_basis=4, splits=2)
+        convert_basis(model(), n_basis=4, splits=2)
     with pytest.raises(ValueError, match=r"cannot convert layer 'stem' .*basis_channels=4 must divide in_channels=3"):
         convert(model(), "basis", n_basis=4, basis_channels=4)
-    net = convert(model(), "basis", n_basis=4, splits=2, exclude=["stem"])
+    net = convert(model(), "basis", n_basis=4, basis_channels=6, exclude=["stem"])
     assert type(net.stem) is nn.Conv2d and net.block[0].splits == net.block[2].splits == 2
 
 
@@ -200,13 +209,25 @@ def test_basis_splits_that_do_not_divide_name_the_layer_unless_excluded():
     ({"n_basis": 4}, r"give exactly one of basis_channels \(p\) and splits"),
     ({"n_basis": 4, "basis_channels": 3, "splits": 1}, r"give exactly one of basis_channels \(p\) and splits"),
 ], ids=["no-m", "two-m", "no-p", "two-p"])
-def test_basis_options_are_required_once(kw, message):
-    with pytest.raises(TypeError, match=message):
+def test_the_trainers_basis_words_are_required_once(kw, message):
+    with pytest.raises(KeywordError, match=message):
+        convert_basis(model(), **kw)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"basis_channels": 3}, r"method='basis' needs n_basis= \(m: "),
+    ({"n_basis": 4}, r"method='basis' needs basis_channels= \(p: "),
+    ({"n_basis": 4, "splits": 1}, r"method='basis' takes the keywords .*, not splits=1"),
+    ({"n_basis": 4, "basis_channels": 3, "s": 2}, r"method='basis' takes the keywords .*, not s=2"),
+    ({"n_basis": 4, "basis_channels": 3, "share_basis": True}, r"share_basis is for the network builders"),
+], ids=["no-m", "no-p", "old-word", "unknown", "network-only"])
+def test_basis_keywords_are_the_vocabulary(kw, message):
+    with pytest.raises(KeywordError, match=message):
         convert(model(), "basis", **kw)
 
 
 def test_basis_converts_non_square_kernels():
-    twin = convert(nn.Conv2d(4, 6, (3, 5), padding=(1, 2)), "basis", n_basis=3, splits=2)
+    twin = convert_basis(nn.Conv2d(4, 6, (3, 5), padding=(1, 2)), n_basis=3, splits=2)
     assert isinstance(twin, BasisConv2d) and twin.basis.shape == (3, 2, 3, 5)
     assert twin(torch.zeros(1, 4, 7, 7)).shape == (1, 6, 7, 7)
 
@@ -278,7 +299,7 @@ def test_fullstack_s_that_does_not_divide_names_the_layer_unless_excluded():
 
 
 def test_fullstack_needs_s():
-    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 's'"):
+    with pytest.raises(TypeError, match=r"method='fullstack' needs s= \(the number of masks"):
         convert(model(), "fullstack")
 
 

@@ -21,7 +21,7 @@ STAGE_WIDTHS = (8, 16, 32)
 BLOCK_CONVS = [(8, 8), (8, 8), (8, 16), (16, 16), (16, 32), (32, 32)]
 # block convs reading each stage width, so using its basis: a stage's convs and the next stage's downsampling conv1
 READERS = {8: 3, 16: 2, 32: 1}
-BASIS_KW = {"n_basis": (4, 8, 12), "splits": (1, 2, 4)}
+BASIS_KW = {"n_basis": (4, 8, 12), "basis_channels": (8, 8, 8)}     # s = 1, 2, 4 splits
 METHOD_KW = {
     "baseline": {},
     "basis": BASIS_KW,
@@ -49,7 +49,8 @@ def hand_conv_params(method, share_basis=True):
         return sum(9 * c * n // 2 for c, n in BLOCK_CONVS)
     if method == "fullstack":                                   # k = n/s filters; masks are bits (Eq. 9-10)
         return sum(9 * c * n // 4 for c, n in BLOCK_CONVS)
-    m, s = dict(zip(STAGE_WIDTHS, BASIS_KW["n_basis"])), dict(zip(STAGE_WIDTHS, BASIS_KW["splits"]))
+    m = dict(zip(STAGE_WIDTHS, BASIS_KW["n_basis"]))
+    s = {w: w // p for w, p in zip(STAGE_WIDTHS, BASIS_KW["basis_channels"])}
     coefficients = sum(n * s[c] * m[c] for c, n in BLOCK_CONVS)            # (n, s*m) per conv (Eq. 11)
     if share_basis:                                                         # one (m, p, 3, 3) basis per stage
         return coefficients + sum(m[w] * (w // s[w]) * 9 for w in STAGE_WIDTHS)
@@ -160,12 +161,14 @@ def test_shared_basis_gradient_is_the_sum_over_its_users():
     ({"depth": 2}, "depth=2 must be 6n\\+2"),
     ({"width": 7}, "width=7 must be even"),
     ({"method": "pruned"}, "method='pruned' is not known"),
-    ({"method": "basis"}, "needs \\['n_basis'\\]"),
-    ({"method": "fullstack"}, "needs \\['s'\\]"),
-    ({"method": "basis", "n_basis": 4, "s": 2}, "takes the keyword arguments"),
-    ({"method": "baseline", "s": 2}, "takes the keyword arguments none"),
+    ({"method": "basis"}, "method='basis' needs n_basis= \\(m: "),
+    ({"method": "fullstack"}, "method='fullstack' needs s= "),
+    ({"method": "basis", "n_basis": 4, "s": 2}, "takes the keywords \\['n_basis', 'basis_channels', 'share_basis'\\], "
+                                                "not s=2"),
+    ({"method": "baseline", "s": 2}, "takes the keywords none, not s=2"),
+    ({"method": "basis", "n_basis": 4, "basis": None}, "basis is for its layers \\(a network builder makes its own\\)"),
     ({"method": "basis", "n_basis": (4, 8)}, "n_basis=\\(4, 8\\) must be one int or 3 ints"),
-    ({"method": "basis", "n_basis": 4, "splits": 3}, "splits=3 must divide the stage width 8"),
+    ({"method": "basis", "n_basis": 4, "basis_channels": 3}, "basis_channels=3 must divide the stage width 8"),
     ({"method": "fullstack", "s": 3}, "out_channels=8 must be divisible by s=3"),
 ])
 def test_bad_arguments_name_the_argument_and_the_rule(kwargs, message):

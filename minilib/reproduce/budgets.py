@@ -58,6 +58,9 @@ BUDGETS = (0.50, 0.25, 0.12)
 TOLERANCE = 1.25            # reachable: the nearest configuration stores between budget / 1.25 and budget * 1.25
 INPUT_SHAPE = (1, 28, 28)
 METHODS = ("versatile", "versatile-v2", "basis-scratch", "basis-from-conv", "mvnet-a", "mvnet-b")
+# the method of minilib.methods.REGISTRY behind each compared one (its layers, vocabulary and cost)
+REGISTERED = {"versatile": "versatile", "versatile-v2": "versatile", "basis-scratch": "basis",
+              "basis-from-conv": "basis", "mvnet-a": "fullstack", "mvnet-b": "fullstack"}
 # the converted layers: (name, index in the Sequential, c, n, k) of the baseline's feature convolutions
 CONVERTED = (("conv1", 0, 1, 20, 5), ("conv2", 2, 20, 50, 5), ("conv3", 4, 50, 500, 4))
 CLASSIFIER = ("conv4", 6, 500, 10, 1)       # kept as an ordinary 1x1 convolution in every network
@@ -160,16 +163,16 @@ def describe(method: str, hyperparameters: dict) -> str:
 
     if method == "baseline":
         return "widths 20, 50, 500"
+    if method not in REGISTERED:
+        raise ValueError(f"method={method!r} is not one of {('baseline',) + METHODS}")
     if method == "versatile":
         return f"s = {per_layer('secondaries')} secondaries; P = {per_layer('primaries')} primaries"
     if method == "versatile-v2":
         return (f"c - ĉ = {h['delta']}, g = {h['g']} (n = {h['n']}) in conv2-3; P = {per_layer('primaries')}; "
                 f"widths {per_layer('widths')}")
-    if method.startswith("basis"):
+    if REGISTERED[method] == "basis":
         return f"m = {per_layer('n_basis')}; p = {per_layer('basis_channels')} (s = {per_layer('splits')})"
-    if method.startswith("mvnet"):
-        return f"s = {h['s']}; k = {per_layer('n_filters')}; {h['masks']} masks"
-    raise ValueError(f"method={method!r} is not one of {('baseline',) + METHODS}")
+    return f"s = {h['s']}; k = {per_layer('n_filters')}; {h['masks']} masks"        # fullstack: MVNet-A or -B
 
 
 # ----------------------------------------------------------------------------- candidates per method
@@ -247,7 +250,7 @@ def candidates(method: str) -> list:
         return list(_versatile_candidates())
     if method == "versatile-v2":
         return list(_v2_candidates())
-    if method in ("basis-scratch", "basis-from-conv"):
+    if REGISTERED.get(method) == "basis":     # basis-scratch and basis-from-conv differ in their start only
         return [(config, basis_spec(config)) for config in map(basis_config, basis_rates())]
     if method in ("mvnet-a", "mvnet-b"):
         return list(_mvnet_candidates("shared" if method == "mvnet-a" else "separate"))
@@ -268,7 +271,7 @@ def match_budget(method: str, budget: float) -> Choice:
     if not isinstance(budget, (int, float)) or not 0 < budget < 1:
         raise ValueError(f"budget={budget!r} must be a fraction of the baseline's stored bits, 0 < budget < 1")
     options = candidates(method)
-    if method.startswith("basis"):
+    if REGISTERED[method] == "basis":
         # Eq. 6 in closed form for the ~800 rates; summarize only the one chosen
         best = min(options, key=lambda option: _distance(32 * _basis_stored(option[0]), budget))
     else:

@@ -88,6 +88,7 @@ import time
 import numpy as np
 
 from ..accounting import summarize
+from ..methods import basis_channels_from_splits
 from .common import (add_common_arguments, epoch_line, history_lists, plan_runs, run_experiment, shuffled_batches,
                      versions)
 
@@ -204,12 +205,19 @@ def make_plan(names=None, seeds=None, epochs=None) -> list:
 
 
 def build_model(model: str, rng=None):
-    """The torch ResNet of run ``model`` (a key of :data:`RUNS`), float32."""
-    from ..torch.resnet import cifar_resnet
+    """The torch ResNet of run ``model`` (a key of :data:`RUNS`), float32.
+
+    :data:`RUNS` (and the results' ``architecture``) give a basis run's splits s, one per network; the
+    builder takes the method's word, p = w_i / s channels per stage (:mod:`minilib.methods`)."""
+    from ..torch.resnet import STAGES, cifar_resnet
 
     if model not in RUNS:
         raise ValueError(f"model={model!r} is not a CIFAR-10 run; known runs: {', '.join(RUNS)}")
-    return cifar_resnet(**ARCHITECTURE, rng=rng, **RUNS[model])
+    kwargs = dict(RUNS[model])
+    if "splits" in kwargs:
+        widths = tuple(ARCHITECTURE["width"] * 2 ** i for i in range(STAGES))
+        kwargs["basis_channels"] = basis_channels_from_splits(kwargs.pop("splits"), widths, "stage width")
+    return cifar_resnet(**ARCHITECTURE, rng=rng, **kwargs)
 
 
 # ----------------------------------------------------------------------------- data

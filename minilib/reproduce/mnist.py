@@ -289,8 +289,10 @@ HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "penalty", "val_l
 
 def train_torch(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     """Train with the PyTorch twins (:func:`train_torch_model`); returns the run's measurements."""
+    from ..torch.models import lenet as torch_lenet
+
     rng = np.random.default_rng(seed)
-    model = lenet(run.model, backend="torch", rng=rng)
+    model = torch_lenet(run.model, rng=rng)
     return train_torch_model(model, rng, splits, epochs, run.penalty_lam, f"{run.name} seed {seed}",
                              released=run.released_penalty, mask_weight_decay=run.mask_weight_decay)
 
@@ -340,7 +342,7 @@ def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     from ..train import evaluate, fit
 
     rng = np.random.default_rng(seed)
-    model = lenet(run.model, backend="numpy", rng=rng).astype(np.float32)
+    model = lenet(run.model, rng=rng).astype(np.float32)
     optimizer = SGD(model, lr=RECIPE["lr"], momentum=RECIPE["momentum"], nesterov=RECIPE["nesterov"],
                     weight_decay=RECIPE["weight_decay"])
     lam = run.penalty_lam

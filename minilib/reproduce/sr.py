@@ -70,6 +70,7 @@ import time
 
 import numpy as np
 
+from ..methods import basis_channels_from_splits
 from .common import add_common_arguments, history_lists, plan_runs, run_experiment, versions
 
 HELP = "small EDSR x2 on T91, tested on Set5 and Set14: filter basis Table 1 axes and MVNet-B"
@@ -181,11 +182,15 @@ class Run:
         return RECIPE["lam"] if self.model_kwargs["method"] == "fullstack" else None
 
     def build(self, rng=None):
-        """The run's network, initialised from ``rng``."""
+        """The run's network, initialised from ``rng``; the run's splits s (its name's, its results') become
+        the method's word, p = width/s channels per split (:mod:`minilib.methods`)."""
         from ..torch.edsr import edsr
 
         arch = {key: ARCHITECTURE[key] for key in ("n_blocks", "width", "scale", "res_scale")}
-        return edsr(**arch, rng=rng, **self.model_kwargs)
+        kwargs = dict(self.model_kwargs)
+        if "splits" in kwargs:
+            kwargs["basis_channels"] = basis_channels_from_splits(kwargs.pop("splits"), arch["width"], "width")
+        return edsr(**arch, rng=rng, **kwargs)
 
     def with_iterations(self, iterations=None) -> Run:
         """The run with ``--iterations`` applied; the recipe's own count changes nothing."""

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import checks
-from ..basis import basis_cost, configure_layer, optimal_splits
+from ..basis import basis_cost, configure_layer
 from .common import check_input, uniform_
 
 SPLIT_MODES = ("reshape", "loop")
@@ -156,28 +156,3 @@ def _shared_parameter(basis, shape) -> nn.Parameter:
                          f"{kh}, {kw}): m filters of at least p channels and the layer's kernel size "
                          f"(Sec. 4.2, Fig. 3)")
     return basis
-
-
-def basis_twin(in_channels, out_channels, kernel_size, stride=1, padding=0, *, n_basis=None, basis_ratio=None,
-               basis_channels=None, splits=None, **kw) -> BasisConv2d:
-    """The :class:`BasisConv2d` that replaces ``nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)``.
-
-    This is ``convert``'s builder for method "basis". Give the basis size as ``n_basis`` (m) or
-    as ``basis_ratio`` (m = max(1, round(basis_ratio * n))), and the split as ``basis_channels``
-    (p) or ``splits`` (s = c/p; ``splits="optimal"`` takes Eq. 7's s* for this layer). Other
-    keywords (bias, basis, rng, split_mode, device, dtype) go to the layer.
-    """
-    if (n_basis is None) == (basis_ratio is None):
-        raise TypeError("give exactly one of n_basis (m) and basis_ratio (m = round(basis_ratio * out_channels))")
-    if (basis_channels is None) == (splits is None):
-        raise TypeError("give exactly one of basis_channels (p) and splits (s = in_channels / p)")
-    if basis_ratio is not None:
-        n_basis = max(1, round(checks.positive_number(basis_ratio, "basis_ratio") * out_channels))
-    if splits == "optimal":
-        splits = optimal_splits(in_channels, out_channels, checks.positive_pair(kernel_size, "kernel_size"))
-    if splits is not None:
-        splits = checks.positive_int(splits, "splits")
-        if in_channels % splits:
-            raise ValueError(f"splits={splits} must divide in_channels={in_channels} (p = c/s channels per split)")
-        basis_channels = in_channels // splits
-    return BasisConv2d(in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding, **kw)

@@ -1,8 +1,8 @@
 """Swap the ordinary convolutions of a PyTorch model for an efficient-filter twin.
 
-Every ``nn.Conv2d`` becomes the method's layer with the same in/out channels, kernel size,
-stride, padding and bias flag, so the model's feature-map widths and output shapes are
-unchanged while the stored weights shrink (for versatile filters by s*n, Prop. 1 and Eq. 8; for a
+Every ``nn.Conv2d`` becomes the method's twin (:data:`minilib.methods.REGISTRY`) with the same in/out
+channels, kernel size, stride, padding and bias flag, so the model's feature-map widths and output shapes
+are unchanged while the stored weights shrink (for versatile filters by s*n, Prop. 1 and Eq. 8; for a
 filter basis to m*p*k*k + n*s*m, Eq. 6; for full-stack filters to k*c*d*d 32-bit weights, k = n/s,
 plus 1-bit masks, Eq. 9-10).
 """
@@ -10,18 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .basis import basis_twin
-from .fullstack import FullStackConv2d
-from .versatile import VersatileConv2d
+from .. import methods
 
-# method -> twin layer (or a function building it); it takes (in_channels, out_channels, kernel_size, stride=...,
-# padding=..., bias=..., device=..., dtype=..., **kw), stride and padding by keyword as nn.Conv2d names them, so a
-# new method is one more line here
-METHODS = {
-    "versatile": VersatileConv2d,
-    "basis": basis_twin,
-    "fullstack": FullStackConv2d,
-}
+METHODS = methods.EFFICIENT     # the methods convert takes: every registered one but the baseline
 
 
 def _unconvertible(conv: nn.Conv2d) -> str | None:
@@ -37,21 +28,24 @@ def _unconvertible(conv: nn.Conv2d) -> str | None:
     return None
 
 
-def convert(module: nn.Module, method: str, *, exclude=(), **kw) -> nn.Module:
+def convert(module: nn.Module, method: str, *, exclude=(), rng=None, per_layer=None, **kw) -> nn.Module:
     """Replace, in place, every ``nn.Conv2d`` of ``module`` (except the qualified names in ``exclude``)
-    by ``METHODS[method]`` with the same out_channels; ``kw`` go to every new layer
-    (for "versatile": delta, g, shared_bias, combine, channel_mode, rng; for "basis": n_basis or
-    basis_ratio, basis_channels or splits, and basis, rng, split_mode, see :func:`basis_twin`; for
-    "fullstack": s, and masks, learn_masks, n_filters, rng).
+    by the twin of ``method`` with the same out_channels; ``kw`` go to every new layer: the method's
+    keywords (:mod:`minilib.methods`; for "versatile": delta, g, shared_bias, combine, channel_mode; for
+    "basis": n_basis, basis_channels, and basis, split_mode; for "fullstack": s, and masks, learn_masks,
+    n_filters). ``rng``: a NumPy Generator every new layer draws from in turn (default: torch's generator).
+    ``per_layer``: a function of the ``nn.Conv2d`` being replaced that returns more keywords for its twin
+    (a per-layer rule, e.g. m = n/2 basis filters), merged over ``kw``.
 
     Returns ``module`` (or the new layer when ``module`` itself is an ``nn.Conv2d``). New
     layers take the old weight's device and dtype and are freshly initialised. A layer
     that cannot be converted raises ``ValueError`` naming it and the rule it breaks, e.g.
-    ``out_channels`` not divisible by s*n, or ``splits`` not dividing ``in_channels``; exclude it
-    to keep it as it is.
+    ``out_channels`` not divisible by s*n, or ``basis_channels`` not dividing ``in_channels``; exclude it
+    to keep it as it is. A keyword outside the method's vocabulary raises
+    :class:`minilib.methods.KeywordError`.
     """
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not known; known methods: {sorted(METHODS)}")
+    spec = methods.check_keywords(method, kw, "twin", among=METHODS, require=per_layer is None)
+    twin_class = spec.twin_class()
     exclude = set(exclude)
     convs = {name: m for name, m in module.named_modules() if isinstance(m, nn.Conv2d)}
     unknown = sorted(exclude - set(convs))
@@ -65,9 +59,15 @@ def convert(module: nn.Module, method: str, *, exclude=(), **kw) -> nn.Module:
         if rule:
             raise ValueError(f"cannot convert layer {label!r} ({conv}) to {method!r}: {rule}; exclude it to keep it")
         try:
-            twin = METHODS[method](conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                                   padding=conv.padding, bias=conv.bias is not None, device=conv.weight.device,
-                                   dtype=conv.weight.dtype, **kw)
+            options = kw
+            if per_layer is not None:
+                options = {**kw, **per_layer(conv)}
+                methods.check_keywords(method, options, "twin")
+            twin = twin_class(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                              padding=conv.padding, bias=conv.bias is not None, rng=rng, device=conv.weight.device,
+                              dtype=conv.weight.dtype, **options)
+        except methods.KeywordError:
+            raise                           # the same for every layer: no layer to name
         except ValueError as err:
             raise ValueError(f"cannot convert layer {label!r} ({conv}) to {method!r}: {err}") from err
         if not name:

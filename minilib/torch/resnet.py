@@ -8,24 +8,26 @@ the shortcut is option A: parameter-free, the identity, or where the block downs
 input subsampled with stride 2 (``x[:, :, ::2, ::2]``) and zero-padded with (2w - w)/2 channels
 on each side (the filter-basis release averages 2x2 pixels instead of subsampling).
 
-``method`` replaces the 2*3*n block convolutions; the stem convolution and the classifier stay
-standard (``nn.Conv2d`` / ``nn.Linear``), as in the papers' CNNs. Every convolution has no bias
-(BatchNorm follows it).
+``method`` (a name of :data:`minilib.methods.REGISTRY`, keywords in its vocabulary) replaces the 2*3*n
+block convolutions; the stem convolution and the classifier stay standard (``nn.Conv2d`` /
+``nn.Linear``), as in the papers' CNNs. Every convolution has no bias (BatchNorm follows it).
 
 - ``"baseline"``: ``nn.Conv2d``.
 - ``"basis"``: :class:`~minilib.torch.basis.BasisConv2d` (Li et al., ICCV 2019, Eq. 9-11):
-  m basis filters of p = c/s channels, coefficients (n, s*m). ``n_basis`` m and ``splits`` s
-  are an int or one value per stage. With ``share_basis=True`` (the released ResNet-56 config,
-  Sec. 4.2) there is ONE :class:`~minilib.torch.basis.SharedBasis` per stage, shared by every
-  block convolution that reads that stage's width: as in the released ``ResNet_Basis_Blockwise``,
-  the downsampling convolution at the start of stage i+1 reads w_i channels and therefore uses
-  stage i's basis. The bases live in ``model.bases`` (one entry per stage).
+  m basis filters of p channels, s = c/p splits, coefficients (n, s*m). ``n_basis`` m and
+  ``basis_channels`` p are an int or one value per stage (default: p = the stage width, s = 1). With
+  ``share_basis=True`` (the released ResNet-56 config, Sec. 4.2) there is ONE
+  :class:`~minilib.torch.basis.SharedBasis` per stage, shared by every block convolution that reads
+  that stage's width: as in the released ``ResNet_Basis_Blockwise``, the downsampling convolution at
+  the start of stage i+1 reads w_i channels and therefore uses stage i's basis. The bases live in
+  ``model.bases`` (one entry per stage).
 - ``"fullstack"``: :class:`~minilib.torch.fullstack.FullStackConv2d` (Han et al., NeurIPS 2019,
   Eq. 3-5): k = n/s full-stack filters with s binary masks each; ``s``, ``masks`` ("separate" is
-  MVNet-B), ``learn_masks``.
+  MVNet-B, the default here), ``learn_masks``, ``n_filters``.
 - ``"versatile"``: :class:`~minilib.torch.versatile.VersatileConv2d` (Wang et al., NeurIPS 2018,
   Eq. 2-3, 8): a 3x3 primary filter yields s = 2 spatial secondaries (3x3 and its centre 1x1), so
-  P = n/2 primaries; ``delta`` and ``g`` add channel versatility (default 0 and 1: spatial only).
+  P = n/2 primaries; ``delta`` and ``g`` add channel versatility (default 0 and 1: spatial only), and
+  ``shared_bias``, ``combine``, ``channel_mode`` as the layer.
 
 Initialisation: every layer draws from one NumPy ``rng`` in construction order (stem, shared bases,
 blocks in order with each conv1 before its conv2, classifier last), with the
@@ -41,19 +43,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import checks
-from .basis import BasisConv2d, SharedBasis
-from .common import uniform_
-from .fullstack import FullStackConv2d
-from .versatile import VersatileConv2d
+from .. import checks, methods
+from .basis import SharedBasis
+from .common import standard_conv, uniform_
 
-METHODS = ("baseline", "basis", "fullstack", "versatile")
+METHODS = tuple(methods.REGISTRY)
 STAGES = 3                      # CIFAR ResNets: widths w, 2w, 4w
-# keyword arguments each method accepts (beyond the builder's own), with their defaults
-METHOD_KWARGS = {
-    "baseline": {},
-    "basis": {"n_basis": None, "splits": 1, "share_basis": True},
-    "fullstack": {"s": None, "masks": "separate", "learn_masks": True},
+# this builder's defaults for the methods' keywords (the released ResNet-56 shares a basis per stage; MVNet-B);
+# basis_channels defaults to each stage's width (s = 1)
+DEFAULTS = {
+    "basis": {"share_basis": True},
+    "fullstack": {"masks": "separate", "learn_masks": True},
     "versatile": {"delta": 0, "g": 1},
 }
 
@@ -140,19 +140,13 @@ def _per_stage(value, name) -> tuple:
     return tuple(checks.positive_int(v, name) for v in values)
 
 
-def _method_options(method, method_kw) -> dict:
-    """The method's keyword arguments with defaults filled in; unknown or missing ones raise ValueError."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not known; known methods: {', '.join(METHODS)}")
-    known = METHOD_KWARGS[method]
-    unknown = sorted(set(method_kw) - set(known))
-    if unknown:
-        raise ValueError(f"method={method!r} takes the keyword arguments {sorted(known) or 'none'}, not {unknown}")
-    options = {**known, **method_kw}
-    missing = [key for key, value in options.items() if value is None]
-    if missing:
-        raise ValueError(f"method={method!r} needs {missing} (n_basis is m, the number of basis filters; "
-                         f"s the number of masks per full-stack filter)")
+def _method_options(method, method_kw, widths) -> dict:
+    """The method's keywords with this builder's defaults filled in; unknown or missing ones raise
+    :class:`minilib.methods.KeywordError`."""
+    options = {**DEFAULTS.get(method, {}), **method_kw}
+    if method == "basis":
+        options.setdefault("basis_channels", widths)
+    methods.check_keywords(method, options, "network", among=METHODS)
     return options
 
 
@@ -160,39 +154,34 @@ class _ConvFactory:
     """Builds the block convolutions of one method, in order, from one rng (and owns the shared bases)."""
 
     def __init__(self, method, widths, options, rng, dtype):
+        self.twin = methods.get(method).twin_class()
         self.method, self.widths, self.options, self.rng, self.dtype = method, widths, options, rng, dtype
         self.bases = []
         if method == "basis":
             self.n_basis = _per_stage(options["n_basis"], "n_basis")
-            self.splits = _per_stage(options["splits"], "splits")
-            for width, m, s in zip(widths, self.n_basis, self.splits):
-                if width % s:
-                    raise ValueError(f"splits={s} must divide the stage width {width}: the c input channels are cut "
-                                     f"into s splits of p = c/s channels (Eq. 9)")
+            self.basis_channels = _per_stage(options["basis_channels"], "basis_channels")
+            for width, p in zip(widths, self.basis_channels):
+                if width % p:
+                    raise ValueError(f"basis_channels={p} must divide the stage width {width}: the c input channels "
+                                     f"are cut into s = c/p splits of p channels (Eq. 9)")
             if not isinstance(options["share_basis"], bool):
                 raise TypeError(f"share_basis must be True or False, got {options['share_basis']!r}")
             if options["share_basis"]:
-                self.bases = [SharedBasis(m, width // s, 3, rng=rng, dtype=dtype)
-                              for width, m, s in zip(widths, self.n_basis, self.splits)]
+                self.bases = [SharedBasis(m, p, 3, rng=rng, dtype=dtype)
+                              for m, p in zip(self.n_basis, self.basis_channels)]
 
     def __call__(self, in_channels, out_channels, stride):
-        common = {"stride": stride, "padding": 1, "bias": False, "dtype": self.dtype}
-        if self.method == "baseline":
-            conv = nn.Conv2d(in_channels, out_channels, 3, **common)
-            _draw_like_twins(conv, self.rng)
-            return conv
-        if self.method == "versatile":
-            return VersatileConv2d(in_channels, out_channels, 3, rng=self.rng, **common, **self.options)
-        if self.method == "fullstack":
-            return FullStackConv2d(in_channels, out_channels, 3, rng=self.rng, **common, **self.options)
-        stage = self.widths.index(in_channels)          # the stage whose width the conv reads (released config)
-        m, s = self.n_basis[stage], self.splits[stage]
-        basis = self.bases[stage] if self.bases else None
-        return BasisConv2d(in_channels, out_channels, 3, m, in_channels // s, basis=basis, rng=self.rng, **common)
+        options = self.options
+        if self.method == "basis":
+            stage = self.widths.index(in_channels)      # the stage whose width the conv reads (released config)
+            options = {"n_basis": self.n_basis[stage], "basis_channels": self.basis_channels[stage],
+                       "basis": self.bases[stage] if self.bases else None}
+        return self.twin(in_channels, out_channels, 3, stride=stride, padding=1, bias=False, rng=self.rng,
+                         dtype=self.dtype, **options)
 
 
 def _draw_like_twins(layer, rng) -> None:
-    """Weight (then bias) U(±1/sqrt(fan_in)) from ``rng``: ``nn.Conv2d``'s bound, drawn as the twins draw."""
+    """Weight (then bias) U(±1/sqrt(fan_in)) from ``rng``: ``nn.Linear``'s bound, drawn as the twins draw."""
     bound = 1.0 / math.sqrt(layer.weight[0].numel())
     uniform_(layer.weight, bound, rng)
     if layer.bias is not None:
@@ -203,11 +192,12 @@ def cifar_resnet(depth=20, width=16, method="baseline", num_classes=10, rng=None
                  **method_kw) -> CifarResNet:
     """The CIFAR ResNet-``depth`` of He et al. with stage widths w, 2w, 4w (``width`` = w) and ``method`` convs.
 
-    ``method_kw`` (see the module docstring): for "basis" ``n_basis`` (m, required), ``splits``
-    (s, default 1) — each an int or one value per stage — and ``share_basis`` (default True: one
-    basis per stage); for "fullstack" ``s`` (required), ``masks`` (default "separate", MVNet-B),
-    ``learn_masks`` (default True); for "versatile" ``delta``, ``g`` (default 0, 1). Bad values
-    raise ValueError naming the argument and the rule (e.g. out_channels divisible by s).
+    ``method_kw``: the method's keywords (:mod:`minilib.methods`, see the module docstring): for "basis"
+    ``n_basis`` (m, required), ``basis_channels`` (p, default the stage width) — each an int or one value
+    per stage — and ``share_basis`` (default True: one basis per stage); for "fullstack" ``s`` (required),
+    ``masks`` (default "separate", MVNet-B), ``learn_masks`` (default True); for "versatile" ``delta``,
+    ``g`` (default 0, 1). Bad values raise ValueError naming the argument and the rule (e.g. out_channels
+    divisible by s).
     ``rng``: a NumPy Generator (default: a fresh one); the same seed gives the same weights.
     Input (N, 3, 32, 32) -> scores (N, num_classes); other square sizes work alike.
     """
@@ -217,12 +207,11 @@ def cifar_resnet(depth=20, width=16, method="baseline", num_classes=10, rng=None
         raise ValueError(f"width={width} must be even: the option-A shortcut pads the doubled width with "
                          f"width/2 zero channels on each side")
     num_classes = checks.positive_int(num_classes, "num_classes")
-    options = _method_options(method, method_kw)
-    rng = np.random.default_rng() if rng is None else rng
     widths = tuple(width * 2 ** i for i in range(STAGES))
+    options = _method_options(method, method_kw, widths)
+    rng = np.random.default_rng() if rng is None else rng
 
-    stem = nn.Conv2d(3, width, 3, padding=1, bias=False, dtype=dtype)
-    _draw_like_twins(stem, rng)
+    stem = standard_conv(3, width, 3, padding=1, bias=False, rng=rng, dtype=dtype)
     make_conv = _ConvFactory(method, widths, options, rng, dtype)
     stages, in_channels = [], width
     for index, out_channels in enumerate(widths):

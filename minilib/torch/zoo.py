@@ -1,4 +1,4 @@
-"""Model registry for ``python -m minilib.torch.train``: standard networks, then ``convert``ed to a method.
+"""Model registry for ``python -m minilib.training``: standard networks, then ``convert``ed to a method.
 
 ``MODELS`` maps a name to a :class:`ModelEntry`; :func:`build_model` builds one and swaps its convolutions for a
 method's twin with :func:`minilib.torch.convert`. Every builder takes ``num_classes``, ``in_channels`` and a
@@ -15,13 +15,19 @@ Which layers stay ordinary (:func:`default_exclude`), as the papers and released
 * basis: the first convolution stays (3 input channels cannot be split usefully); for ``cifar-vgg16`` the
   first three, as the released ``vgg_basis.py`` decomposes only from the fourth convolution on.
 * ``cifar-resnet20/56`` (:mod:`minilib.torch.resnet`) convert themselves: every block convolution, the stem
-  stays, and "basis" shares one basis per stage as the released ResNet-56 (method keywords are that
-  builder's: ``n_basis``/``splits`` per stage, ``share_basis``; ``s``, ``masks``; ``delta``, ``g``). With an
-  explicit ``exclude`` they are built plain and go through ``convert`` like the others.
+  stays, and "basis" shares one basis per stage as the released ResNet-56 (``n_basis`` and
+  ``basis_channels`` or ``splits`` per stage, ``share_basis``). With an explicit ``exclude`` they are built
+  plain and go through ``convert`` like the others.
 * The classifier (the last ``nn.Linear``) is never converted: ``convert`` only touches ``nn.Conv2d``.
 
 VGG-16's fc6 and fc7 are written as 7x7 and 1x1 convolutions (same weights and outputs as the linear layers
 for 224x224 inputs) so that ``convert`` reaches them.
+
+Method keywords are the method's vocabulary (:mod:`minilib.methods`), plus, for "basis", two words of the
+trainer's ``--method-kw`` that are rules per layer rather than numbers, which :func:`layer_rules` turns into
+the vocabulary layer by layer: ``basis_ratio`` r (m = max(1, round(r n)) basis filters, in place of
+``n_basis``) and ``splits`` s (p = c/s channels, in place of ``basis_channels``; ``splits=optimal`` takes each
+layer's s of Eq. 7, :func:`minilib.basis.optimal_splits`; for the CIFAR ResNets one s or one per stage).
 """
 from __future__ import annotations
 
@@ -33,6 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import checks
+from ..basis import optimal_splits
+from ..methods import KeywordError, basis_channels_from_splits
 from .convert import METHODS, convert
 
 
@@ -223,8 +232,14 @@ def _cifar_resnet(depth: int) -> Callable[..., nn.Module]:
         channels = 2 * max(1, round(8 * _check_width(width)))  # w = 16 * width, even for option-A padding
         # cifar_resnet draws from a NumPy generator; seed it from torch's, which build_model's caller seeded
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (), device="cpu").item()))
+        method_kw = dict(method_kw or {})
+        if method == "basis" and "splits" in method_kw:     # the trainer's word: p = w_i / s per stage
+            if "basis_channels" in method_kw:
+                raise KeywordError("give exactly one of basis_channels (p) and splits (s = in_channels / p)")
+            widths = tuple(channels * 2 ** i for i in range(resnet.STAGES))
+            method_kw["basis_channels"] = basis_channels_from_splits(method_kw.pop("splits"), widths, "stage width")
         return resnet.cifar_resnet(depth=depth, width=channels, method=method or "baseline", num_classes=num_classes,
-                                   rng=rng, **(method_kw or {}))
+                                   rng=rng, **method_kw)
 
     return build
 
@@ -267,6 +282,40 @@ MODELS = {
 }
 
 
+def layer_rules(method: str | None, method_kw: dict | None) -> tuple[dict, Callable | None]:
+    """``(keywords, per_layer)``: ``method_kw`` with the trainer's per-layer rule words for "basis"
+    (``basis_ratio``, ``splits``; see the module docstring) taken out, and the function of a convolution that
+    gives its twin the ``n_basis`` and ``basis_channels`` they stand for (None when there are none), as
+    :func:`minilib.torch.convert` takes them."""
+    kw = dict(method_kw or {})
+    if method != "basis":
+        return kw, None
+    ratio, splits = kw.pop("basis_ratio", None), kw.pop("splits", None)
+    # the trainer takes either word for m and for p, so a missing or doubled one names both
+    if (ratio is None) == ("n_basis" not in kw):
+        raise KeywordError("give exactly one of n_basis (m) and basis_ratio (m = round(basis_ratio * out_channels))")
+    if (splits is None) == ("basis_channels" not in kw):
+        raise KeywordError("give exactly one of basis_channels (p) and splits (s = in_channels / p)")
+    if ratio is None and splits is None:
+        return kw, None
+    if ratio is not None:
+        ratio = checks.positive_number(ratio, "basis_ratio")
+    if splits is not None and splits != "optimal":
+        splits = checks.positive_int(splits, "splits")
+
+    def per_layer(conv: nn.Conv2d) -> dict:
+        rule = {}
+        if ratio is not None:
+            rule["n_basis"] = max(1, round(ratio * conv.out_channels))
+        if splits is not None:
+            s = optimal_splits(conv.in_channels, conv.out_channels, conv.kernel_size) if splits == "optimal" \
+                else splits
+            rule["basis_channels"] = basis_channels_from_splits(s, conv.in_channels, "in_channels")
+        return rule
+
+    return kw, per_layer
+
+
 def default_exclude(model: nn.Module, name: str, method: str) -> tuple[str, ...]:
     """Qualified names of the convolutions of ``model`` (built from entry ``name``) that ``method`` leaves
     ordinary by default; see the module docstring for the papers' reasons."""
@@ -301,4 +350,5 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 3, width: flo
         return model
     if exclude is None:
         exclude = default_exclude(model, name, method)
-    return convert(model, method, exclude=exclude, **(method_kw or {}))
+    method_kw, per_layer = layer_rules(method, method_kw)
+    return convert(model, method, exclude=exclude, per_layer=per_layer, **method_kw)

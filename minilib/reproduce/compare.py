@@ -48,7 +48,6 @@ import time
 
 import numpy as np
 
-from .. import methods
 from ..accounting import summarize
 from ..models import build
 from ..results import RESULTS_DIR, write_result

@@ -213,6 +213,8 @@ def test_a_table_prints_as_text_and_shows_as_html():
     assert page.count("<tr>") == 3 and "<caption>T</caption>" in page
     assert "a&lt;b" in page and "-0.12" in page and "not run" in page
     assert "white-space:nowrap" in page and "text-align:right" in page
+    first, *numbers = page.split("<tr>")[2].split("<td")[1:]
+    assert "white-space:normal" in first and all("white-space:nowrap" in cell for cell in numbers)
 
 
 def test_a_table_of_prose_wraps_and_aligns_left():

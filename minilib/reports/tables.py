@@ -44,18 +44,20 @@ class Table:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        # the first column names the row; the others are numbers, right-aligned as in the text table and never
-        # wrapped (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a table of prose (wrap) is left-aligned and
-        # wraps. Headers always may wrap: a long header over a column of short numbers would otherwise set the
-        # table's width. A table still wider than the page scrolls.
+        # the first column names the row and may wrap when the page is too narrow for it; the others are numbers,
+        # right-aligned as in the text table and never wrapped (a wrapped "99.24 ± 0.03 (3 seeds)" reads badly); a
+        # table of prose (wrap) is left-aligned and wraps. Headers always may wrap: a long header over a column of
+        # short numbers would otherwise set the table's width. A table still wider than the page scrolls.
         cell = "padding:0.1em 0.5em;vertical-align:top;text-align:"
         others = "left" if self.wrap else "right"
         space = "normal" if self.wrap else "nowrap"
         align = [f"{cell}left"] + [f"{cell}{others}"] * (len(self.columns) - 1)
+        spaces = ["normal"] + [space] * (len(self.columns) - 1)
         head = "".join(f'<th style="{a};white-space:normal">{html.escape(header)}</th>'
                        for a, (header, _) in zip(align, self.columns))
-        body = "".join("<tr>" + "".join(f'<td style="{a};white-space:{space}">{html.escape(_cell(row, key))}</td>'
-                                        for a, (_, key) in zip(align, self.columns)) + "</tr>" for row in self.rows)
+        body = "".join("<tr>" + "".join(f'<td style="{a};white-space:{w}">{html.escape(_cell(row, key))}</td>'
+                                        for a, w, (_, key) in zip(align, spaces, self.columns)) + "</tr>"
+                       for row in self.rows)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         return (f'<div style="overflow-x:auto">'
                 f'<table class="minilib-table" style="font-size:0.85em">'

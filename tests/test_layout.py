@@ -115,3 +115,31 @@ def test_the_old_paths_are_gone():
                 "minilib/reproduce/compare_report.py", "minilib/reproduce/papers.py", "minilib/reproduce/mvnet_claims.py"):
         assert not (ROOT / old).exists(), old
     assert not {name for name in _top_level_names(_tree(ROOT / "minilib" / "models.py")) if name.startswith("PAPER_")}
+
+
+TORCH_PACKAGES = ("minilib.torch", "minilib.training")     # the only packages that may import torch
+
+
+def torch_importers(root: Path = ROOT / "minilib") -> list:
+    """Modules of ``root`` outside :data:`TORCH_PACKAGES` that import ``torch`` anywhere (function bodies too)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(("minilib", *path.relative_to(root).with_suffix("").parts))
+        if module.startswith(TORCH_PACKAGES):
+            continue
+        imported = _imported_modules(_tree(path), module)      # torch is imported absolutely
+        if any(name == "torch" or name.startswith("torch.") for name in imported):
+            found.append(module)
+    return found
+
+
+def test_torch_is_imported_only_in_the_torch_packages():
+    assert torch_importers() == []
+
+
+def test_the_torch_import_scan_finds_an_offender(tmp_path):
+    (tmp_path / "reproduce").mkdir()
+    (tmp_path / "reproduce" / "bad.py").write_text("def f():\n    from torch import nn\n    return nn\n")
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "fine.py").write_text("import torch\n")
+    assert torch_importers(tmp_path) == ["minilib.reproduce.bad"]

@@ -65,12 +65,10 @@ def timed_as(run: compare.Run) -> str:
 
 def lenet_networks(rng) -> tuple:
     """``({architecture: torch LeNet}, {run: architecture})`` for every run of chapter 10's plan."""
-    import torch
-
     from ..torch.models import build as build_torch
 
     runs = {run.name: timed_as(run) for run in compare.default_runs()}
-    models = {architecture: build_torch(compare.parse_run(architecture).choice.spec, rng=rng, dtype=torch.float32)
+    models = {architecture: build_torch(compare.parse_run(architecture).choice.spec, rng=rng, dtype="float32")
               for architecture in dict.fromkeys(runs.values())}
     return models, runs
 

@@ -20,8 +20,16 @@ LAYERS = {                  # kind -> factory(**kwargs) of the layers that are n
 }
 
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
 def build(spec, in_channels=1, num_classes=10, rng=None, dtype=torch.float64) -> nn.Sequential:
-    """A ``torch.nn.Sequential`` from a spec of :mod:`minilib.models` (float64 by default, like minilib)."""
+    """A ``torch.nn.Sequential`` from a spec of :mod:`minilib.models` (float64 by default, like minilib);
+    ``dtype`` a torch dtype or its name, ``"float32"`` or ``"float64"``."""
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype={dtype!r} must be one of {', '.join(map(repr, DTYPES))} or a torch dtype")
+        dtype = DTYPES[dtype]
     rng = np.random.default_rng() if rng is None else rng
     layers = []
     for kind, channels, kwargs in resolve(spec, in_channels, num_classes):

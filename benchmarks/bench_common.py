@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minilib.reproduce.latency import timings
+from minilib.timing import timings
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -64,7 +64,7 @@ shared basis is counted once. ``converted_*`` are the 18 block convolutions alon
 counts 1-bit masks as 1/32 parameter (MVNet's "#param (32-bit)"); FLOPs are multiplications
 (Eq. 11 of the basis paper, Eq. 13 of MVNet, Prop. 1 of versatile filters).
 
-Latency (:mod:`minilib.reproduce.latency`, stored under ``latency``): the trained torch model in
+Latency (:mod:`minilib.timing`, :mod:`minilib.training.timing`, stored under ``latency``): the trained torch model in
 eval mode at batch 1 and 128; and the NumPy forward of stage 2's second block's conv1 (32 -> 32
 channels, 16x16) in its method's layer against ``minilib.layers.Conv2d`` at the same shapes, batch
 32, as a ratio measured in the same run.

@@ -20,8 +20,8 @@ copied); then the recipe trains on. The baseline run of a seed saves its trained
 from_conv run whose file is missing, or was made by a run of another length (``--quick``), trains the baseline
 first (and writes its result file too if that is missing).
 
-Latency (:mod:`minilib.reproduce.latency`, under ``latency``): the trained torch model in eval mode at batch 1
-and 128 (median of 50 calls), and conv2's NumPy fast path against :class:`minilib.layers.Conv2d` at the same
+Latency (:mod:`minilib.timing`, :mod:`minilib.training.timing`, under ``latency``): the trained torch model in
+eval mode at batch 1 and 128 (median of 50 calls), and conv2's NumPy fast path against :class:`minilib.layers.Conv2d` at the same
 shapes (batch 128, 12x12 input, median of 30 alternating calls), as a ratio measured in the same run.
 The machine has 2 cores, shared with other work: compare ratios, not absolute times. These are measured
 right after each run, under whatever else shares the machine then; chapter 10's time columns come from

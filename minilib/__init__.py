@@ -1,7 +1,10 @@
 """minilib: a small NumPy reference library for the Efficient Filters textbook.
 
-The core (im2col, conv, pooling, functional, layers, losses, optim) needs only NumPy;
-PyTorch appears only in tests, benchmarks, ``minilib.torch`` and ``minilib.training``.
+The core (im2col, conv, pooling, functional, layers, losses, optim, the method layers and their registry
+``minilib.methods``) needs only NumPy; PyTorch appears only in tests, benchmarks, ``minilib.torch`` (the twins,
+``convert``, the network builders) and ``minilib.training`` (the one training loop, the full-scale trainer).
+``minilib.reproduce`` holds the commands that write ``results/``, ``minilib.reports`` what the chapters read.
+The book's page "Where a change belongs" (``book/where_changes_go.md``) maps each kind of change to its place.
 """
 from .conv import conv2d_backward, conv2d_backward_naive, conv2d_forward, conv2d_forward_naive
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast

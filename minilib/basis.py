@@ -41,7 +41,8 @@ import numpy as np
 from . import checks
 from .conv import conv2d_backward, conv2d_forward
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast
-from .layers import Module, uniform_init
+from .im2col import check_memory, window_geometry
+from .layers import Module, check_parameters, uniform_init
 
 BasisShape = namedtuple("BasisShape", "c n kernel m p s")
 BasisShape.__doc__ = """Sizes of a basis layer: c input and n output channels, kernel (kh, kw),
@@ -50,7 +51,13 @@ m basis filters of p channels, s = c/p splits."""
 
 # ----------------------------------------------------------------------------- shapes and checks
 def basis_shape(in_channels, out_channels, kernel_size, n_basis, basis_channels) -> BasisShape:
-    """Validate a configuration and return its :data:`BasisShape` (s = c/p, Eq. 9)."""
+    """Validate a configuration and return its :data:`BasisShape` (s = c/p, Eq. 9).
+
+    ``n_basis`` m may exceed p*kh*kw, the size of one split: the basis is then overcomplete
+    (linearly dependent filters, which still train and compute a valid convolution, only with
+    more weights than needed). It is allowed, as in the released code; :func:`from_conv`, which
+    takes orthonormal filters from an SVD, refuses it.
+    """
     c = checks.positive_int(in_channels, "in_channels")
     n = checks.positive_int(out_channels, "out_channels")
     kernel = checks.positive_pair(kernel_size, "kernel_size")
@@ -100,6 +107,8 @@ def weight_from_basis(basis, coeff):
     if coeff.shape[1] % m:
         raise ValueError(f"coeff has shape {coeff.shape}; its columns must be s*m, a multiple of m={m}")
     n, s = coeff.shape[0], coeff.shape[1] // m
+    checks.fits_in_memory((n, s * p, kh, kw), np.result_type(basis.dtype, coeff.dtype), "the dense weight (n, c, kh, kw)",
+                          f"basis.shape={basis.shape}, coeff.shape={coeff.shape}")
     splits = np.tensordot(coeff.reshape(n, s, m), basis, axes=([2], [0]))       # (n, s, p, kh, kw): W̄_{i,g}
     return splits.reshape(n, s * p, kh, kw)
 
@@ -137,6 +146,8 @@ def basis_conv2d_forward(x, basis, coeff, bias=None, stride=1, padding=0):
     """
     s, m = _check_forward_args(x, basis, coeff, bias)
     n_images, c, h, w = x.shape
+    geometry = window_geometry(x.shape, basis.shape[2:], stride, padding)
+    check_memory(x.shape, geometry, np.result_type(x.dtype, basis.dtype, coeff.dtype), out_channels=coeff.shape[0])
     maps, conv_cache = conv2d_forward_fast(x.reshape(n_images * s, c // s, h, w), basis, None, stride, padding)
     oh, ow = maps.shape[2:]
     maps = maps.reshape(n_images, s * m, oh * ow)
@@ -144,7 +155,7 @@ def basis_conv2d_forward(x, basis, coeff, bias=None, stride=1, padding=0):
     out = np.matmul(coeff.astype(dtype, copy=False), maps)                       # (N, n, OH*OW)
     if bias is not None:
         out += bias.astype(dtype, copy=False)[:, None]
-    return out.reshape(n_images, -1, oh, ow), (maps, coeff, bias is not None, conv_cache, (s, m, oh, ow))
+    return out.reshape(n_images, coeff.shape[0], oh, ow), (maps, coeff, bias is not None, conv_cache, (s, m, oh, ow))
 
 
 def basis_conv2d_backward(dout, cache):
@@ -163,7 +174,7 @@ def basis_conv2d_backward(dout, cache):
     dcoeff = np.tensordot(dy, maps, axes=([0, 2], [0, 2]))                        # (n, s*m)
     dmaps = np.matmul(coeff.T.astype(dtype, copy=False), dy)                       # (N, s*m, OH*OW)
     dx_splits, dbasis, _ = conv2d_backward_fast(dmaps.reshape(n_images * s, m, oh, ow), conv_cache)
-    dx = dx_splits.reshape(n_images, -1, *dx_splits.shape[2:])
+    dx = dx_splits.reshape(n_images, s * dx_splits.shape[1], *dx_splits.shape[2:])  # not -1: N may be 0
     dbias = dout.sum(axis=(0, 2, 3), dtype=dtype) if has_bias else None
     return dx, dbasis, dcoeff, dbias
 
@@ -416,8 +427,10 @@ class SharedBasis(Module):
         self.n_basis = checks.positive_int(n_basis, "n_basis")
         self.basis_channels = checks.positive_int(basis_channels, "basis_channels")
         self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
-        rng = np.random.default_rng() if rng is None else rng
+        rng = checks.rng(rng)
         shape = (self.n_basis, self.basis_channels, *self.kernel_size)
+        check_parameters("SharedBasis", [("basis", shape)], f"n_basis={n_basis}, basis_channels={basis_channels}, "
+                                                            f"kernel_size={self.kernel_size}")
         self._init_params({"basis": uniform_init(rng, 1.0 / math.sqrt(math.prod(shape[1:])), shape)})
 
     @property
@@ -448,6 +461,8 @@ class BasisConv2d(Module):
     Initialised like ``torch.nn.Conv2d`` for each of the two convolutions, drawn from ``rng``
     in the order basis (unless shared), coeff, bias: basis U(±1/sqrt(p*kh*kw)), coeff and bias
     U(±1/sqrt(s*m)). The torch twin ``minilib.torch.BasisConv2d`` takes the same arguments.
+    ``bias`` is a bool, ``rng`` a ``numpy.random.Generator``, an int seed or None; ``n_basis`` may
+    exceed p*kh*kw (an overcomplete basis, see :func:`basis_shape`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride=1, padding=0,
@@ -457,7 +472,11 @@ class BasisConv2d(Module):
         self.owns_basis = basis is None
         if basis is not None:
             _check_shared_basis(basis, shape)
-        rng = np.random.default_rng() if rng is None else rng
+        bias = checks.flag(bias, "bias")
+        rng = checks.rng(rng)
+        check_parameters("BasisConv2d", [("basis", (shape.m, shape.p, *shape.kernel)), ("coeff", (shape.n, shape.s * shape.m))],
+                         f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={shape.kernel}, "
+                         f"n_basis={n_basis}, basis_channels={basis_channels}")
         params = {}
         if basis is None:
             params["basis"] = uniform_init(rng, 1.0 / math.sqrt(shape.p * math.prod(shape.kernel)),

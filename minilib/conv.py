@@ -20,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks
-from .im2col import col2im, im2col, window_geometry
+from .im2col import check_memory, col2im, im2col, window_geometry
 
 
 def check_conv_args(x, w, b):
+    """x (N, C, H, W), w (F, C, kh, kw) and b (F,) or None: float32/float64 arrays whose shapes fit together."""
     checks.array(x, "x", 4, "(N, C, H, W)")
     checks.array(w, "w", 4, "(out_channels, in_channels, kh, kw)")
     if x.shape[1] != w.shape[1]:
@@ -43,7 +44,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     """
     check_conv_args(x, w, b)
     f, _, kh, kw = w.shape
-    *_, (oh, ow) = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
+    geometry = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
+    *_, (oh, ow) = geometry
+    check_memory(x.shape, geometry, np.result_type(x.dtype, w.dtype), out_channels=f)
     cols = im2col(x, (kh, kw), stride, padding, dilation)          # (C*kh*kw, N*OH*OW)
     out = w.reshape(f, -1) @ cols                                  # (F, N*OH*OW)
     if b is not None:
@@ -80,9 +83,9 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
     """
     check_conv_args(x, w, b)
     f, _, kh, kw = w.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
-        x.shape, (kh, kw), stride, padding, dilation
-    )
+    geometry = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
+    check_memory(x.shape, geometry, x.dtype, out_channels=f, padded_images=x.shape[0])
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.zeros((x.shape[0], f, oh, ow), dtype=x.dtype)
     for y in range(oh):
@@ -106,6 +109,7 @@ def conv2d_backward_naive(dout, cache):
     (kh, kw), (sh, sw), (ph, pw), (dil_h, dil_w), (oh, ow) = window_geometry(
         x.shape, w.shape[2:], stride, padding, dilation
     )
+    checks.upstream_gradient(dout, (x.shape[0], w.shape[0], oh, ow))
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     dx_pad = np.zeros_like(x_pad)
     dw = np.zeros_like(w)

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import checks
 from .conv import check_conv_args
-from .im2col import window_geometry
+from .im2col import check_memory, window_geometry
 from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, unfolds_by_row, zero_pad
 
 
@@ -61,6 +61,9 @@ def conv2d_forward_fast(x, w, b=None, stride=1, padding=0, dilation=1):
     kernel, stride, padding, dilation, (oh, ow) = geometry
     n, f = x.shape[0], w.shape[0]
     dtype = np.result_type(x.dtype, w.dtype)
+    one = min(n, 1)  # a chunk holds at least one image, whatever CHUNK_BYTES says
+    check_memory(x.shape, geometry, dtype, out_channels=f, padded_images=one,
+                 unfolded=(one * oh * ow, w[0].size), unfolded_name="the unfolded rows of one image (OH*OW, kh*kw*C)")
     # Row order (i, j, c) of the channels-last unfold, so w_rows[(i, j, c), f] = w[f, c, i, j].
     w_rows = np.ascontiguousarray(w.astype(dtype, copy=False).transpose(2, 3, 1, 0)).reshape(-1, f)
     x_cl = channels_last(x.astype(dtype, copy=False))
@@ -154,7 +157,11 @@ def conv2d_backward_fast(dout, cache):
         raise ValueError(f"dout has shape {dout.shape}, which does not match the forward output {(n, f, oh, ow)}")
     dtype = np.result_type(dout.dtype, x_cl.dtype)
     w_rows = w_rows.astype(dtype, copy=False)
-    if stride == (1, 1) and h * w <= oh * ow and f <= 8 * c:
+    by_correlation = stride == (1, 1) and h * w <= oh * ow and f <= 8 * c
+    # what one image unfolds to: rows of the padded dY (H*W, kh*kw*F), or of x again (OH*OW, kh*kw*C)
+    rows = (min(n, 1) * h * w, w_rows.shape[0] // c * f) if by_correlation else (min(n, 1) * oh * ow, w_rows.shape[0])
+    check_memory((n, c, h, w), geometry, dtype, unfolded=rows, unfolded_name="the unfolded rows of one image")
+    if by_correlation:
         dx, dw = _backward_by_correlation(dout, x_cl, w_rows, geometry, dtype)
     else:
         dx, dw = _backward_by_fold(dout, x_cl, w_rows, geometry, dtype)

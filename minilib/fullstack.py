@@ -53,8 +53,8 @@ import numpy as np
 
 from . import checks
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast
-from .im2col import im2col, window_geometry
-from .layers import Module, uniform_init
+from .im2col import check_memory, im2col, window_geometry
+from .layers import Module, check_parameters, uniform_init
 from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, zero_pad
 
 MASK_MODES = ("shared", "separate")
@@ -154,6 +154,9 @@ def dense_weight(filters, binary_masks, out_channels=None, masks="shared"):
     are accepted, which the tests use to differentiate with respect to M.
     """
     k, _, n = _check_args(None, filters, binary_masks, None, out_channels, masks)
+    checks.fits_in_memory((n, *filters.shape[1:]), np.result_type(filters.dtype, binary_masks.dtype),
+                          "the dense weight (out_channels, c, kh, kw)",
+                          f"out_channels={n}, filters.shape={filters.shape}")
     filter_index, mask_index = sub_filter_index(n, k, masks)
     return filters[filter_index] * binary_masks[mask_index]
 
@@ -238,6 +241,10 @@ def fullstack_conv2d_forward(x, filters, mask_latent, bias=None, stride=1, paddi
     geometry = window_geometry(x.shape, filters.shape[2:], stride, padding)
     kernel, stride, padding, _, (oh, ow) = geometry
     dtype = np.result_type(x.dtype, filters.dtype, mask_latent.dtype)
+    one = min(x.shape[0], 1)  # a chunk holds at least one image
+    check_memory(x.shape, geometry, dtype, out_channels=n, padded_images=one,
+                 unfolded=(k, one * oh * ow, filters[0].size),
+                 unfolded_name="the products c_i of one image (k, OH*OW, c*kh*kw)")
     filter_rows = _rows(filters.astype(dtype, copy=False))                              # (k, D)
     mask_cols = _masks_by_filter(_rows(binarize(mask_latent.astype(dtype, copy=False))), k, s, n, masks)
     x_cl = channels_last(x.astype(dtype, copy=False))
@@ -316,7 +323,9 @@ def fullstack_conv2d_forward_naive(x, filters, mask_latent, bias=None, stride=1,
     position, plus n with a bias; a subtraction counts as an addition). Slow; for checking.
     """
     k, _, n = _check_args(x, filters, mask_latent, bias, out_channels, masks)
-    *_, (oh, ow) = window_geometry(x.shape, filters.shape[2:], stride, padding)
+    geometry = window_geometry(x.shape, filters.shape[2:], stride, padding)
+    *_, (oh, ow) = geometry
+    check_memory(x.shape, geometry, np.result_type(x.dtype, filters.dtype), out_channels=n)
     cols = im2col(x, filters.shape[2:], stride, padding)                  # (D, N*OH*OW), rows (c, i, j)
     positive = binarize(mask_latent).reshape(mask_latent.shape[0], -1) > 0
     filter_index, mask_index = sub_filter_index(n, k, masks)
@@ -411,7 +420,7 @@ class OrthoPenalty:
 
     def __init__(self, model_or_layers, lam=0.1, released=False):
         self.lam = checks.non_negative_number(lam, "lam")
-        self.released = bool(released)
+        self.released = checks.flag(released, "released")
         if isinstance(model_or_layers, Module):
             candidates = [module for _, module in model_or_layers.named_modules()]
         else:
@@ -489,7 +498,7 @@ def configure_layer(layer, in_channels, out_channels, kernel_size, s, stride, pa
     """Validate a full-stack layer's arguments and set the attributes the NumPy layer and its torch twin share
     (in_channels, out_channels, kernel_size, stride, padding, s, n_filters, masks, learn_masks); returns the shape."""
     shape = fullstack_shape(in_channels, out_channels, kernel_size, s, masks, n_filters)
-    if not isinstance(learn_masks, (bool, np.bool_)):
+    if not isinstance(learn_masks, (bool, np.bool_)):  # the message tests of both layers read this form
         raise TypeError(f"learn_masks must be True or False, got {learn_masks!r}")
     layer.in_channels, layer.out_channels, layer.kernel_size = shape.c, shape.n, shape.kernel
     layer.stride = checks.positive_pair(stride, "stride")
@@ -517,6 +526,7 @@ class FullStackConv2d(Module):
     U(±1/sqrt(c*kh*kw)); mask_latent U(-1, 1), so the masks start as Rademacher signs (as the
     released code) with every latent inside the STE's window. The torch twin
     ``minilib.torch.FullStackConv2d`` takes the same arguments and names its parameters alike.
+    ``bias`` and ``learn_masks`` are bools, ``rng`` a ``numpy.random.Generator``, an int seed or None.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, s, stride=1, padding=0, bias=True, masks="shared",
@@ -524,7 +534,11 @@ class FullStackConv2d(Module):
         super().__init__()
         shape = configure_layer(self, in_channels, out_channels, kernel_size, s, stride, padding, masks,
                                 learn_masks, n_filters)
-        rng = np.random.default_rng() if rng is None else rng
+        bias = checks.flag(bias, "bias")
+        rng = checks.rng(rng)
+        check_parameters("FullStackConv2d", [("filters", (shape.k, shape.c, *shape.kernel)),
+                                             ("mask_latent", shape.mask_shape)],
+                         f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={shape.kernel}, s={s}")
         bound = 1.0 / math.sqrt(shape.c * math.prod(shape.kernel))
         params = {"filters": uniform_init(rng, bound, (shape.k, shape.c, *shape.kernel))}
         latent = rng.uniform(-1.0, 1.0, size=shape.mask_shape)

@@ -17,6 +17,8 @@ def linear_forward(x, w, b=None):
     checks.array(w, "w", 2, "(out_features, in_features)")
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"x has {x.shape[1]} features but w expects in_features={w.shape[1]} (w.shape={w.shape})")
+    if b is not None:  # a (N, out) or (1,) bias would broadcast silently
+        checks.vector(b, "b", w.shape[0], "(out_features,)")
     out = x @ w.T
     if b is not None:
         out += b
@@ -48,15 +50,25 @@ def batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training, mom
     Training: normalise with the batch mean and biased variance, and update the running
     statistics *in place* with the unbiased variance, exactly as ``torch.nn.BatchNorm2d``:
     ``running = (1 - momentum) * running + momentum * batch``. Evaluation: use the running
-    statistics. Returns ``(out, cache)``.
+    statistics. gamma, beta and the running statistics are (C,) arrays, ``training`` a bool,
+    0 <= momentum <= 1 and eps > 0 finite numbers. Returns ``(out, cache)``.
     """
     checks.array(x, "x", 4, "(N, C, H, W)")
+    checks.array(gamma, "gamma", 1, "(C,)")
     if x.shape[1] != gamma.shape[0]:
         raise ValueError(f"x has {x.shape[1]} channels but the layer has num_features={gamma.shape[0]}")
-    if training:
-        count = x.shape[0] * x.shape[2] * x.shape[3]
-        if count < 2:
-            raise ValueError(f"batch norm in training mode needs more than one value per channel, got x.shape={x.shape}")
+    for value, name in ((beta, "beta"), (running_mean, "running_mean"), (running_var, "running_var")):
+        checks.vector(value, name, gamma.shape[0], "(C,)")
+    checks.flag(training, "training")       # validated, then used as given: the numbers stay bit for bit
+    checks.number(momentum, "momentum", low=0, high=1)
+    checks.positive_number(eps, "eps")
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    if training and count == 1:
+        raise ValueError(f"batch norm in training mode needs more than one value per channel, got x.shape={x.shape}")
+    # An empty batch (count 0) has no statistics: as torch, it gives an empty output, leaves the
+    # running statistics alone and has zero gradients (the evaluation path below does exactly that).
+    batch_stats = training and count > 1
+    if batch_stats:
         mean = x.mean(axis=(0, 2, 3))
         var = x.var(axis=(0, 2, 3))
         running_mean *= 1 - momentum
@@ -68,7 +80,7 @@ def batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training, mom
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
     out = gamma[:, None, None] * x_hat + beta[:, None, None]
-    return out, (x_hat, gamma, inv_std, training)
+    return out, (x_hat, gamma, inv_std, batch_stats)
 
 
 def batchnorm2d_backward(dout, cache):
@@ -95,11 +107,14 @@ def dropout_forward(x, p, training, rng):
     """Inverted dropout: zero each value with probability p and scale survivors by 1/(1-p).
 
     Scaling at training time keeps the expected activation unchanged, so evaluation is
-    the identity. ``rng`` is a ``numpy.random.Generator``.
+    the identity. ``rng`` is a ``numpy.random.Generator`` (an int seed or None also work, see
+    :func:`minilib.checks.rng`; a seed draws the same mask on every call).
     """
     checks.array(x, "x")
-    if not training or p == 0.0:
+    checks.probability(p, "p")
+    if not checks.flag(training, "training") or p == 0.0:
         return x, None
+    rng = checks.rng(rng)
     mask = (rng.random(x.shape) >= p).astype(x.dtype) / (1.0 - p)
     return x * mask, mask
 

@@ -27,7 +27,18 @@ def conv_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
 ) -> int:
     """Output length along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    _check_axis(size, kernel, stride, padding, dilation)
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _check_axis(size, kernel, stride, padding, dilation):
+    """Ints in range, and a (dilated) kernel that fits the padded length."""
+    size, kernel = checks.non_negative_int(size, "size"), checks.positive_int(kernel, "kernel")
+    checks.positive_int(stride, "stride")
+    padding, dilation = checks.non_negative_int(padding, "padding"), checks.positive_int(dilation, "dilation")
+    if dilation * (kernel - 1) + 1 > size + 2 * padding:
+        raise ValueError(f"kernel={kernel} (span {dilation * (kernel - 1) + 1} with dilation={dilation}) is larger "
+                         f"than the padded size {size + 2 * padding} (size={size}, padding={padding})")
 
 
 def window_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1):
@@ -53,6 +64,30 @@ def window_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1):
     return (kh, kw), (sh, sw), (ph, pw), (dh, dw), out_hw
 
 
+def check_memory(x_shape, geometry, dtype, *, out_channels=None, padded_images=None, unfolded=None,
+                 unfolded_name="the unfolded matrix"):
+    """Refuse up front a call whose output, padded input or unfolded matrix would not fit in memory.
+
+    ``geometry`` is what :func:`window_geometry` returned for ``x_shape`` (N, C, H, W).
+    Checked with :func:`minilib.checks.fits_in_memory`, each against :func:`minilib.checks.memory_limit`:
+    the output (N, ``out_channels``, OH, OW) when ``out_channels`` is given; the zero-padded
+    input of ``padded_images`` images (all N for im2col, one chunk for the fast layers); the
+    ``unfolded`` array (a shape: im2col's (C*kh*kw, N*OH*OW), or one chunk's rows). The message
+    names the arguments behind the size: a huge padding or a kernel with many taps on a big image.
+    """
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = geometry
+    n, c, h, w = x_shape
+    cause = (f"x.shape={tuple(x_shape)}, kernel_size=({kh}, {kw}), stride={stride}, padding=({ph}, {pw}), "
+             f"dilation={dilation}")
+    if out_channels is not None:
+        checks.fits_in_memory((n, out_channels, oh, ow), dtype, "the output (N, out_channels, OH, OW)",
+                              f"{cause}, out_channels={out_channels}")
+    if padded_images is not None and (ph or pw):
+        checks.fits_in_memory((padded_images, c, h + 2 * ph, w + 2 * pw), dtype, "the zero-padded input", cause)
+    if unfolded is not None:
+        checks.fits_in_memory(unfolded, dtype, unfolded_name, cause)
+
+
 def _offset_slices(i, j, stride, dilation, out_hw):
     """Slices of the padded input read by kernel tap (i, j) for every output position."""
     (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
@@ -67,10 +102,11 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     taps, and each tap copies one strided slice of the padded input.
     """
     checks.array(x, "x", 4, "(N, C, H, W)")
-    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(
-        x.shape, kernel_size, stride, padding, dilation
-    )
+    geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = geometry
     n, c = x.shape[:2]
+    check_memory(x.shape, geometry, x.dtype, padded_images=n, unfolded=(c * kh * kw, n * oh * ow),
+                 unfolded_name="the column matrix (C*kh*kw, N*OH*OW)")
     # Batch goes next to the pixels so the columns come out ordered (n, oh, ow). The
     # transpose is only a view: each tap's copy below does the reordering.
     if ph or pw:
@@ -91,10 +127,13 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation
     Overlapping receptive fields are summed.
     """
     checks.array(cols, "cols", 2, "(C*kh*kw, N*OH*OW)")
-    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    x_shape = checks.shape_tuple(x_shape, "x_shape", 4, "(N, C, H, W)")
+    geometry = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = geometry
     n, c, h, w = x_shape
     if cols.shape != (c * kh * kw, n * oh * ow):
         raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
+    check_memory(x_shape, geometry, cols.dtype, padded_images=n)
     taps = cols.reshape(c, kh, kw, n, oh, ow)
     # Accumulate straight into an (N, C, Hp, Wp) buffer through a (C, N, Hp, Wp) view, so the
     # result needs no final transpose copy (and no copy at all without padding).
@@ -116,10 +155,12 @@ def im2col_naive(
 
     Slow, obviously correct.
     """
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
-        x.shape, kernel_size, stride, padding, dilation
-    )
+    checks.array(x, "x", 4, "(N, C, H, W)")
+    geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
     n, c, h, w = x.shape
+    check_memory(x.shape, geometry, x.dtype, padded_images=n, unfolded=(c * kh * kw, n * oh * ow),
+                 unfolded_name="the column matrix (C*kh*kw, N*OH*OW)")
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.zeros((c * kh * kw, n * oh * ow), dtype=x.dtype)
     for b in range(n):
@@ -139,10 +180,14 @@ def col2im_naive(
     cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1
 ) -> np.ndarray:
     """Reference :func:`col2im` with explicit loops (slow, obviously correct)."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
-        x_shape, kernel_size, stride, padding, dilation
-    )
+    checks.array(cols, "cols", 2, "(C*kh*kw, N*OH*OW)")
+    x_shape = checks.shape_tuple(x_shape, "x_shape", 4, "(N, C, H, W)")
+    geometry = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
     n, c, h, w = x_shape
+    if cols.shape != (c * kh * kw, n * oh * ow):
+        raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
+    check_memory(x_shape, geometry, cols.dtype, padded_images=n)
     x_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for b in range(n):
         for y in range(oh):

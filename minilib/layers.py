@@ -3,6 +3,11 @@
 A layer holds ``params`` and ``grads`` (dicts with the same keys, named as in the
 PyTorch twin so weights copy straight across), ``forward(x)`` keeps in ``cache`` what
 ``backward(dout)`` needs, and ``backward`` fills ``grads`` and returns ``dx``.
+
+Arguments are checked by :mod:`minilib.checks` (here and in the method layers): ``rng`` is a
+``numpy.random.Generator``, an int seed (``default_rng(seed)``) or None (a fresh generator);
+flags such as ``bias`` are real bools; inputs are float32 or float64 arrays. A batch of
+N = 0 samples gives an empty output and zero weight gradients, as in torch.
 """
 from __future__ import annotations
 
@@ -97,9 +102,11 @@ class Module:
     def astype(self, dtype) -> "Module":
         """Convert every parameter, gradient and buffer to ``dtype`` in place (e.g. float32 for speed).
 
-        An array held by several layers (a shared parameter and its gradient) is converted once,
-        so the layers still share one array afterwards.
+        ``dtype`` is float32 or float64, the dtypes the layers compute in. An array held by several
+        layers (a shared parameter and its gradient) is converted once, so the layers still share
+        one array afterwards.
         """
+        dtype = checks.float_dtype(dtype, "dtype")
         converted = {}      # id -> (old, new); holding old keeps its id from being reused meanwhile
         for _, module in self.named_modules():
             for store in (module.params, module.grads, module.buffers):
@@ -133,6 +140,16 @@ def uniform_init(rng, bound, shape):
     return rng.uniform(-bound, bound, size=shape)
 
 
+def check_parameters(layer: str, shapes, cause: str) -> None:
+    """Refuse a layer whose float64 parameters would not fit in memory, before drawing any of them.
+
+    ``shapes`` are the parameter shapes, ``cause`` the constructor arguments behind them
+    (``"in_channels=100000, out_channels=100000, kernel_size=(3, 3)"``).
+    """
+    for name, shape in shapes:
+        checks.fits_in_memory(shape, np.float64, f"{layer}'s parameter {name!r}", cause)
+
+
 class Conv2d(Module):
     """2-D convolution; params ``weight`` (out_channels, in_channels, kh, kw) and ``bias`` (out_channels,).
 
@@ -148,7 +165,10 @@ class Conv2d(Module):
         self.stride = checks.positive_pair(stride, "stride")
         self.padding = checks.non_negative_pair(padding, "padding")
         self.dilation = checks.positive_pair(dilation, "dilation")
-        rng = np.random.default_rng() if rng is None else rng
+        bias = checks.flag(bias, "bias")
+        rng = checks.rng(rng)
+        check_parameters("Conv2d", [("weight", (out_channels, in_channels, *self.kernel_size))],
+                         f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={self.kernel_size}")
         bound = 1.0 / np.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
         params = {"weight": uniform_init(rng, bound, (out_channels, in_channels, *self.kernel_size))}
         if bias:
@@ -178,7 +198,10 @@ class Linear(Module):
         super().__init__()
         self.in_features = checks.positive_int(in_features, "in_features")
         self.out_features = checks.positive_int(out_features, "out_features")
-        rng = np.random.default_rng() if rng is None else rng
+        bias = checks.flag(bias, "bias")
+        rng = checks.rng(rng)
+        check_parameters("Linear", [("weight", (out_features, in_features))],
+                         f"in_features={in_features}, out_features={out_features}")
         bound = 1.0 / np.sqrt(in_features)
         params = {"weight": uniform_init(rng, bound, (out_features, in_features))}
         if bias:
@@ -250,7 +273,7 @@ class Flatten(Module):
         if x.ndim < 2:
             raise ValueError(f"x must have at least 2 dimensions (N, ...), got shape {x.shape}")
         self.cache = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # not -1: that fails for an empty batch
 
     def backward(self, dout):
         x_shape = self._require_cache()
@@ -263,15 +286,19 @@ class Flatten(Module):
 
 class BatchNorm2d(Module):
     """Batch normalisation per channel; params ``weight`` (gamma), ``bias`` (beta), buffers
-    ``running_mean``, ``running_var`` — PyTorch's names, defaults and update rule."""
+    ``running_mean``, ``running_var`` — PyTorch's names, defaults and update rule.
+
+    ``eps`` > 0 and 0 <= ``momentum`` <= 1, finite numbers (momentum 0 freezes the running
+    statistics, 1 keeps only the last batch's). An empty batch gives an empty output and leaves
+    the running statistics alone, as in torch.
+    """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
         self.num_features = checks.positive_int(num_features, "num_features")
-        self.eps = float(eps)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum={momentum!r} must be in [0, 1]")
-        self.momentum = float(momentum)
+        self.eps = checks.positive_number(eps, "eps")
+        self.momentum = checks.number(momentum, "momentum", low=0, high=1)
+        check_parameters("BatchNorm2d", [("weight", (num_features,))], f"num_features={num_features}")
         self._init_params({"weight": np.ones(num_features), "bias": np.zeros(num_features)})
         self.buffers = {"running_mean": np.zeros(num_features), "running_var": np.ones(num_features)}
 
@@ -290,12 +317,15 @@ class BatchNorm2d(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout with drop probability ``p``; the identity in eval mode."""
+    """Inverted dropout with drop probability 0 <= ``p`` < 1; the identity in eval mode.
+
+    ``rng``: a ``numpy.random.Generator``, an int seed or None (see :func:`minilib.checks.rng`).
+    """
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
         self.p = checks.probability(p, "p")
-        self.rng = np.random.default_rng() if rng is None else rng
+        self.rng = checks.rng(rng)
 
     def forward(self, x):
         out, mask = F.dropout_forward(x, self.p, self.training, self.rng)

@@ -1,5 +1,9 @@
 """Losses. Each returns ``(loss, dpred)``: the scalar mean loss and its gradient
-with respect to the prediction, ready to feed into ``model.backward``."""
+with respect to the prediction, ready to feed into ``model.backward``.
+
+A mean over nothing is undefined, so an empty batch is a ``ValueError`` (torch returns NaN);
+NaN or inf inside the predictions propagate into the loss, as in torch.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -14,6 +18,7 @@ def softmax_cross_entropy(logits, labels):
     The max is subtracted before exponentiating so large logits do not overflow.
     """
     checks.array(logits, "logits", 2, "(N, num_classes)")
+    checks.samples(logits, "logits")
     labels = np.asarray(labels)
     if labels.shape != (logits.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers of shape ({logits.shape[0]},), got {labels.dtype} {labels.shape}")
@@ -33,6 +38,7 @@ def mse(pred, target):
     checks.array(pred, "pred")
     checks.array(target, "target")
     checks.same_shape(pred, target, "pred", "target")
+    _not_empty(pred)
     diff = pred - target
     return np.mean(diff ** 2), 2.0 * diff / diff.size
 
@@ -42,5 +48,11 @@ def l1(pred, target):
     checks.array(pred, "pred")
     checks.array(target, "target")
     checks.same_shape(pred, target, "pred", "target")
+    _not_empty(pred)
     diff = pred - target
     return np.mean(np.abs(diff)), np.sign(diff) / diff.size
+
+
+def _not_empty(pred):
+    if pred.size == 0:
+        raise ValueError(f"pred has no elements (shape {pred.shape}): a mean over nothing is undefined")

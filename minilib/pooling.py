@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks
-from .im2col import col2im, im2col, window_geometry
+from .im2col import check_memory, col2im, im2col, window_geometry
 
 
 def _columns(x, kernel_size, stride, padding, pad_value=0.0):
@@ -18,7 +18,11 @@ def _columns(x, kernel_size, stride, padding, pad_value=0.0):
     The padding is applied here with ``pad_value`` (im2col itself pads with zeros).
     """
     checks.array(x, "x", 4, "(N, C, H, W)")
-    *_, (ph, pw), _, out_hw = window_geometry(x.shape, kernel_size, stride, padding)
+    geometry = window_geometry(x.shape, kernel_size, stride, padding)
+    (kh, kw), _, (ph, pw), _, out_hw = geometry
+    n, c = x.shape[:2]
+    check_memory(x.shape, geometry, x.dtype, padded_images=n, unfolded=(kh * kw, n * c * out_hw[0] * out_hw[1]),
+                 unfolded_name="the column matrix (kh*kw, N*C*OH*OW)")
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     n, c, hp, wp = x_pad.shape
     return im2col(x_pad.reshape(n * c, 1, hp, wp), kernel_size, stride), out_hw

@@ -1,7 +1,9 @@
 """A minimal training loop: mini-batches drawn with an explicit ``rng``, one history entry per epoch.
 
 From a terminal, ``fit`` shows a tqdm progress bar; inside a notebook it prints one line
-per epoch instead (progress bars clutter the rendered book).
+per epoch instead (progress bars clutter the rendered book). When the loss (or the
+regularizer's penalty) stops being finite, ``fit`` raises :class:`Diverged` naming the epoch and
+mini-batch, before that batch's update, so the model keeps its last finite weights.
 
 Command line (a LeNet variant of ``minilib.models`` on MNIST or Fashion-MNIST, writes a JSON
 history with provenance)::
@@ -18,6 +20,33 @@ import numpy as np
 
 from . import checks
 from .data.batches import minibatches
+from .layers import Module
+
+
+class Diverged(RuntimeError):
+    """The training objective stopped being finite (as :class:`minilib.training.Diverged` in the torch loop)."""
+
+
+def _check_data(model, loss_fn, x, y, x_name="x", y_name="y"):
+    """The model, the loss and a non-empty pair of sample arrays of one length (a mean over nothing is undefined)."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be a minilib Module (e.g. a Sequential), got {checks.describe(model)}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable (scores, targets) -> (loss, dscores), got {checks.describe(loss_fn)}")
+    for value, name in ((x, x_name), (y, y_name)):
+        if not hasattr(value, "__len__") or not hasattr(value, "__getitem__"):
+            raise TypeError(f"{name} must be an array of samples, got {checks.describe(value)}")
+    if len(x) != len(y):
+        raise ValueError(f"{x_name} has {len(x)} samples but {y_name} has {len(y)}; they must match")
+    checks.samples(x, x_name)
+
+
+def _check_finite(value, what, epoch, batch, n_batches):
+    """Stop with :class:`Diverged` when the loss or penalty of a mini-batch is NaN or inf."""
+    if not np.isfinite(value):
+        raise Diverged(f"the {what} is not finite ({value}) at epoch {epoch}, mini-batch {batch} of {n_batches}; "
+                       f"training stopped before that batch's update (a NaN gradient would poison every weight): "
+                       f"lower the learning rate or check the data")
 
 
 def _accuracy_count(scores, y):
@@ -31,8 +60,11 @@ def _accuracy_count(scores, y):
 def evaluate(model, loss_fn, x, y, batch_size=256):
     """Mean loss and accuracy (None for non-classification targets) in eval mode.
 
-    The model's train/eval mode is restored afterwards.
+    The model's train/eval mode is restored afterwards. ``x`` and ``y`` must hold the same
+    number of samples, at least one.
     """
+    _check_data(model, loss_fn, x, y)
+    checks.positive_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0, len(x)
@@ -54,8 +86,8 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
         scheduler=None, progress=None, log=print, evals_per_epoch=1, regularizer=None):
     """Train ``model`` with mini-batch gradient descent and return the history.
 
-    ``loss_fn(scores, targets) -> (loss, dscores)``; ``rng`` (a ``numpy.random.Generator``)
-    shuffles every epoch, so a run is repeatable. ``progress``: ``"bar"`` (tqdm),
+    ``loss_fn(scores, targets) -> (loss, dscores)``; ``rng`` (a ``numpy.random.Generator``, or
+    an int seed) shuffles every epoch, so a run is repeatable (None: no shuffling). ``progress``: ``"bar"`` (tqdm),
     ``"epoch"`` (one printed line per history entry) or ``None`` to choose by context.
     ``evals_per_epoch`` splits every epoch into that many parts and records one history
     entry after each (a learning curve inside a single epoch); ``scheduler.step()`` still
@@ -72,16 +104,29 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
     data term only, comparable with ``val_loss``; ``penalty`` averages the regularizer's
     values, so the objective is loss + penalty); accuracies are None for regression targets;
     the val_* lists are empty without validation data, ``penalty`` without a regularizer.
+
+    A loss or penalty that is NaN or inf stops training with :class:`Diverged` (naming the epoch
+    and mini-batch) before that batch's optimiser step.
     """
     checks.positive_int(epochs, "epochs")
     checks.positive_int(evals_per_epoch, "evals_per_epoch")
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}; they must match")
+    _check_data(model, loss_fn, x, y)
     progress = progress or ("epoch" if _in_notebook() else "bar")
     if progress not in {"bar", "epoch"}:
         raise ValueError(f"progress={progress!r} must be 'bar', 'epoch' or None")
     if regularizer is not None and not callable(regularizer):
         raise TypeError(f"regularizer must be a callable () -> float or None, got {type(regularizer).__name__}")
+    checks.positive_int(batch_size, "batch_size")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("x_val and y_val must be given together (or neither)")
+    if x_val is not None:
+        _check_data(model, loss_fn, x_val, y_val, "x_val", "y_val")
+    if not callable(getattr(optimizer, "step", None)) or not callable(getattr(optimizer, "zero_grad", None)):
+        raise TypeError(f"optimizer must be a minilib optimizer (SGD or Adam), got {checks.describe(optimizer)}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"scheduler must have a step() method (StepLR, CosineLR) or be None, "
+                        f"got {checks.describe(scheduler)}")
+    rng = None if rng is None else checks.rng(rng)     # None: the batches in order, unshuffled
     history = {key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "penalty", "seconds")}
     for epoch in range(1, epochs + 1):
         batches = list(minibatches(len(x), batch_size, rng))
@@ -97,10 +142,13 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
                 idx = batches[b]
                 scores = model.forward(x[idx])
                 loss, dscores = loss_fn(scores, y[idx])
+                _check_finite(float(loss), "loss", epoch, b + 1, len(batches))
                 optimizer.zero_grad()
                 model.backward(dscores)
                 if regularizer is not None:     # after backward: layers overwrite their grads there
-                    total_penalty += float(regularizer()) * len(idx)
+                    penalty = float(regularizer())
+                    _check_finite(penalty, "penalty", epoch, b + 1, len(batches))
+                    total_penalty += penalty * len(idx)
                 optimizer.step()
                 total_loss, seen = total_loss + float(loss) * len(idx), seen + len(idx)
                 count = _accuracy_count(scores, y[idx])

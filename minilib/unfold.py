@@ -43,8 +43,11 @@ def batch_chunks(n, bytes_per_image):
     """Slices that cut a batch of ``n`` images into chunks of about :data:`CHUNK_BYTES` (>= 1 image).
 
     ``bytes_per_image`` is the size of one image's unfolded rows (OH*OW * row length * itemsize),
-    the array that should stay in cache.
+    the array that should stay in cache. An empty batch (``n`` = 0) has no chunks: the layers'
+    loops then do nothing and return their empty outputs and zero weight gradients, as torch does.
     """
+    if n == 0:
+        return []
     size = int(min(n, max(1, CHUNK_BYTES // max(bytes_per_image, 1))))
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
@@ -118,9 +121,10 @@ def unfold_buffer(chunks, pixels_per_image, row_length, dtype):
     """One reusable 1-D buffer big enough for the unfold of the largest chunk.
 
     ``chunks`` are the slices of :func:`batch_chunks`; a chunk of B images unfolds to
-    B * ``pixels_per_image`` (OH*OW) rows of ``row_length`` (kh*kw*C) numbers.
+    B * ``pixels_per_image`` (OH*OW) rows of ``row_length`` (kh*kw*C) numbers (an empty buffer
+    for an empty batch, which has no chunks).
     """
-    largest = max(chunk.stop - chunk.start for chunk in chunks)
+    largest = max((chunk.stop - chunk.start for chunk in chunks), default=0)
     return np.empty(largest * pixels_per_image * row_length, dtype=dtype)
 
 

@@ -40,8 +40,8 @@ import numpy as np
 
 from . import checks
 from .conv import conv2d_backward, conv2d_forward
-from .im2col import window_geometry
-from .layers import Module, uniform_init
+from .im2col import check_memory, window_geometry
+from .layers import Module, check_parameters, uniform_init
 from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, unfolds_by_row, zero_pad
 
 COMBINE_MODES = ("concat", "sum")
@@ -205,6 +205,9 @@ def dense_weight(weight, in_channels, delta=0, g=1, combine="concat", channel_mo
     added, so row j*P + p is (sum_i M_i) ∘ f_p: Eq. 4 is one convolution with a fixed mask (Eq. 5).
     """
     shape, out_channels = _check_weight(weight, in_channels, delta, g, combine, channel_mode)
+    checks.fits_in_memory((out_channels, in_channels, shape.d, shape.d), weight.dtype, "the dense weight",
+                          f"weight.shape={weight.shape}, in_channels={in_channels}, delta={delta}, g={g}, "
+                          f"combine={combine!r}")
     masks = secondary_masks(shape.d).astype(weight.dtype)
     dense = np.zeros((out_channels, in_channels, shape.d, shape.d), dtype=weight.dtype)
     for i, _, block, inputs, stored in _secondaries(shape, g, combine, channel_mode):
@@ -270,6 +273,10 @@ def versatile_conv2d_forward(
     geometry = window_geometry(x.shape, (shape.d, shape.d), stride, padding)
     _, stride, padding, _, (oh, ow) = geometry
     dtype = np.result_type(x.dtype, weight.dtype)
+    one = min(x.shape[0], 1)  # a chunk holds at least one image
+    check_memory(x.shape, geometry, dtype, out_channels=out_channels, padded_images=one,
+                 unfolded=(one * oh * ow, shape.d * shape.d * shape.c_hat),
+                 unfolded_name="the unfolded rows of one image (OH*OW, d*d*ĉ)")
     weight = weight.astype(dtype, copy=False)
     plan = [
         (i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))
@@ -378,6 +385,7 @@ class VersatileConv2d(Module):
     primary filter, shared by all of its secondaries (Versatile-Model 3). The PyTorch twin
     ``minilib.torch.VersatileConv2d`` takes the same arguments and names its parameters alike.
     Initialised like ``torch.nn.Conv2d``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = weight.shape[1]*d*d.
+    ``bias`` and ``shared_bias`` are bools; ``rng`` a ``numpy.random.Generator``, an int seed or None.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, delta=0, g=1,
@@ -388,9 +396,12 @@ class VersatileConv2d(Module):
         self.stride = checks.positive_pair(stride, "stride")
         self.padding = checks.non_negative_pair(padding, "padding")
         self.delta, self.g, self.combine, self.channel_mode = delta, g, combine, channel_mode
-        self.shared_bias = bool(shared_bias)
+        bias = checks.flag(bias, "bias")
+        self.shared_bias = checks.flag(shared_bias, "shared_bias")
         self.s, self.n, self.c_hat, self.primaries = shape.s, shape.n, shape.c_hat, shape.primaries
-        rng = np.random.default_rng() if rng is None else rng
+        rng = checks.rng(rng)
+        check_parameters("VersatileConv2d", [("weight", shape.weight_shape), ("bias", (out_channels,))],
+                         f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={kernel_size!r}")
         bound = 1.0 / np.sqrt(shape.weight_shape[1] * shape.d * shape.d)
         params = {"weight": uniform_init(rng, bound, shape.weight_shape)}
         if bias:

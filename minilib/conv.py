@@ -35,6 +35,16 @@ def check_conv_args(x, w, b):
             raise ValueError(f"b has shape {b.shape} but w has out_channels={w.shape[0]}; b must have shape ({w.shape[0]},)")
 
 
+def check_conv_memory(x, w, stride=1, padding=0, dilation=1, padded=False, out_channels=None):
+    """Refuse up front a convolution whose output (N, F, OH, OW) would not fit in memory (and, with
+    ``padded``, the zero-padded copy of the whole batch); :func:`minilib.im2col.check_memory` says how.
+    F is ``out_channels``, by default w.shape[0]."""
+    geometry = window_geometry(x.shape, w.shape[2:], stride, padding, dilation)
+    check_memory(x.shape, geometry, np.result_type(x.dtype, w.dtype),
+                 out_channels=w.shape[0] if out_channels is None else out_channels,
+                 padded_images=x.shape[0] if padded else None)
+
+
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     """Convolution forward pass through im2col and one matrix product.
 
@@ -43,10 +53,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     Returns ``(out, cache)``; ``cache`` holds what :func:`conv2d_backward` needs.
     """
     check_conv_args(x, w, b)
+    check_conv_memory(x, w, stride, padding, dilation)             # the output; im2col checks the columns
     f, _, kh, kw = w.shape
-    geometry = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
-    *_, (oh, ow) = geometry
-    check_memory(x.shape, geometry, np.result_type(x.dtype, w.dtype), out_channels=f)
+    *_, (oh, ow) = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
     cols = im2col(x, (kh, kw), stride, padding, dilation)          # (C*kh*kw, N*OH*OW)
     out = w.reshape(f, -1) @ cols                                  # (F, N*OH*OW)
     if b is not None:
@@ -82,10 +91,11 @@ def conv2d_forward_naive(x, w, b=None, stride=1, padding=0, dilation=1):
     Slow, obviously correct. Same arguments and return value as :func:`conv2d_forward`.
     """
     check_conv_args(x, w, b)
+    check_conv_memory(x, w, stride, padding, dilation, padded=True)
     f, _, kh, kw = w.shape
-    geometry = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
-    check_memory(x.shape, geometry, x.dtype, out_channels=f, padded_images=x.shape[0])
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
+        x.shape, (kh, kw), stride, padding, dilation
+    )
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.zeros((x.shape[0], f, oh, ow), dtype=x.dtype)
     for y in range(oh):

@@ -52,6 +52,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import checks
+from .conv import check_conv_memory
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast
 from .im2col import check_memory, im2col, window_geometry
 from .layers import Module, check_parameters, uniform_init
@@ -105,11 +106,13 @@ def sub_filter_index(out_channels, n_filters, masks="shared"):
 
 def binarize(latent):
     """M = sign(latent) in {-1, +1} with sign(0) = +1 (also for -0.0), in latent's dtype."""
+    checks.array(latent, "latent")
     return np.where(latent >= 0, 1, -1).astype(latent.dtype)
 
 
 def ste_gradient(dmasks, latent):
     """Straight-through estimator: dL/dlatent = dL/dM * 1[|latent| <= 1] (sign treated as the clipped identity)."""
+    checks.same_shape(checks.array(dmasks, "dmasks"), checks.array(latent, "latent"), "dmasks", "latent")
     return dmasks * (np.abs(latent) <= 1)
 
 
@@ -323,9 +326,8 @@ def fullstack_conv2d_forward_naive(x, filters, mask_latent, bias=None, stride=1,
     position, plus n with a bias; a subtraction counts as an addition). Slow; for checking.
     """
     k, _, n = _check_args(x, filters, mask_latent, bias, out_channels, masks)
-    geometry = window_geometry(x.shape, filters.shape[2:], stride, padding)
-    *_, (oh, ow) = geometry
-    check_memory(x.shape, geometry, np.result_type(x.dtype, filters.dtype), out_channels=n)
+    check_conv_memory(x, filters, stride, padding, out_channels=n)     # the output; im2col checks the columns
+    *_, (oh, ow) = window_geometry(x.shape, filters.shape[2:], stride, padding)
     cols = im2col(x, filters.shape[2:], stride, padding)                  # (D, N*OH*OW), rows (c, i, j)
     positive = binarize(mask_latent).reshape(mask_latent.shape[0], -1) > 0
     filter_index, mask_index = sub_filter_index(n, k, masks)

@@ -26,6 +26,7 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
     """
     # an integer x would round x + h back to x and give a zero gradient
     checks.array(x, "x")
+    checks.positive_number(h, "h")
     grad = np.zeros_like(x, dtype=float)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     for _ in it:
@@ -43,7 +44,8 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
 def check_layer_gradients(layer, x, rng, h=1e-5):
     """Compare a layer's analytic ``backward`` with centred differences, for the input
     and every parameter. Returns ``{name: rel_error}`` with keys ``"x"`` and each
-    parameter."""
+    parameter. ``rng`` (a ``numpy.random.Generator`` or an int seed) draws the upstream gradient."""
+    rng = checks.rng(rng)
     out = layer.forward(x)
     dout = rng.standard_normal(out.shape)
     dx = layer.backward(dout)

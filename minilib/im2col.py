@@ -88,6 +88,30 @@ def check_memory(x_shape, geometry, dtype, *, out_channels=None, padded_images=N
         checks.fits_in_memory(unfolded, dtype, unfolded_name, cause)
 
 
+def check_unfold_args(x, kernel_size, stride=1, padding=0, dilation=1):
+    """The checks of :func:`im2col`: x a float32/float64 (N, C, H, W) array, a window that fits, and a
+    padded input and column matrix (C*kh*kw, N*OH*OW) that fit in memory."""
+    checks.array(x, "x", 4, "(N, C, H, W)")
+    geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), _, _, _, (oh, ow) = geometry
+    n, c = x.shape[:2]
+    check_memory(x.shape, geometry, x.dtype, padded_images=n, unfolded=(c * kh * kw, n * oh * ow),
+                 unfolded_name="the column matrix (C*kh*kw, N*OH*OW)")
+
+
+def check_fold_args(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """The checks of :func:`col2im`: cols a float32/float64 (C*kh*kw, N*OH*OW) array for ``x_shape``, a tuple
+    (N, C, H, W) of ints, and a padded result that fits in memory."""
+    checks.array(cols, "cols", 2, "(C*kh*kw, N*OH*OW)")
+    x_shape = checks.shape_tuple(x_shape, "x_shape", 4, "(N, C, H, W)")
+    geometry = window_geometry(x_shape, kernel_size, stride, padding, dilation)
+    (kh, kw), _, _, _, (oh, ow) = geometry
+    n, c = x_shape[:2]
+    if cols.shape != (c * kh * kw, n * oh * ow):
+        raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
+    check_memory(x_shape, geometry, cols.dtype, padded_images=n)
+
+
 def _offset_slices(i, j, stride, dilation, out_hw):
     """Slices of the padded input read by kernel tap (i, j) for every output position."""
     (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_hw
@@ -101,12 +125,11 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     Vectorised over batch and pixels: the only Python loop runs over the kh*kw kernel
     taps, and each tap copies one strided slice of the padded input.
     """
-    checks.array(x, "x", 4, "(N, C, H, W)")
-    geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation)
-    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = geometry
+    check_unfold_args(x, kernel_size, stride, padding, dilation)  # float (N, C, H, W); cols must fit in memory
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(
+        x.shape, kernel_size, stride, padding, dilation
+    )
     n, c = x.shape[:2]
-    check_memory(x.shape, geometry, x.dtype, padded_images=n, unfolded=(c * kh * kw, n * oh * ow),
-                 unfolded_name="the column matrix (C*kh*kw, N*OH*OW)")
     # Batch goes next to the pixels so the columns come out ordered (n, oh, ow). The
     # transpose is only a view: each tap's copy below does the reordering.
     if ph or pw:
@@ -126,14 +149,9 @@ def col2im(cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation
     The adjoint of :func:`im2col`: <im2col(x), y> == <x, col2im(y)> for all x, y.
     Overlapping receptive fields are summed.
     """
-    checks.array(cols, "cols", 2, "(C*kh*kw, N*OH*OW)")
-    x_shape = checks.shape_tuple(x_shape, "x_shape", 4, "(N, C, H, W)")
-    geometry = window_geometry(x_shape, kernel_size, stride, padding, dilation)
-    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = geometry
+    check_fold_args(cols, x_shape, kernel_size, stride, padding, dilation)
+    (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(x_shape, kernel_size, stride, padding, dilation)
     n, c, h, w = x_shape
-    if cols.shape != (c * kh * kw, n * oh * ow):
-        raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
-    check_memory(x_shape, geometry, cols.dtype, padded_images=n)
     taps = cols.reshape(c, kh, kw, n, oh, ow)
     # Accumulate straight into an (N, C, Hp, Wp) buffer through a (C, N, Hp, Wp) view, so the
     # result needs no final transpose copy (and no copy at all without padding).
@@ -155,12 +173,11 @@ def im2col_naive(
 
     Slow, obviously correct.
     """
-    checks.array(x, "x", 4, "(N, C, H, W)")
-    geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
+    check_unfold_args(x, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
+        x.shape, kernel_size, stride, padding, dilation
+    )
     n, c, h, w = x.shape
-    check_memory(x.shape, geometry, x.dtype, padded_images=n, unfolded=(c * kh * kw, n * oh * ow),
-                 unfolded_name="the column matrix (C*kh*kw, N*OH*OW)")
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.zeros((c * kh * kw, n * oh * ow), dtype=x.dtype)
     for b in range(n):
@@ -180,14 +197,11 @@ def col2im_naive(
     cols: np.ndarray, x_shape, kernel_size, stride=1, padding=0, dilation=1
 ) -> np.ndarray:
     """Reference :func:`col2im` with explicit loops (slow, obviously correct)."""
-    checks.array(cols, "cols", 2, "(C*kh*kw, N*OH*OW)")
-    x_shape = checks.shape_tuple(x_shape, "x_shape", 4, "(N, C, H, W)")
-    geometry = window_geometry(x_shape, kernel_size, stride, padding, dilation)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
+    check_fold_args(cols, x_shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window_geometry(
+        x_shape, kernel_size, stride, padding, dilation
+    )
     n, c, h, w = x_shape
-    if cols.shape != (c * kh * kw, n * oh * ow):
-        raise ValueError(f"cols must have shape {(c * kh * kw, n * oh * ow)} for x_shape={tuple(x_shape)}, got {cols.shape}")
-    check_memory(x_shape, geometry, cols.dtype, padded_images=n)
     x_pad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for b in range(n):
         for y in range(oh):

@@ -11,6 +11,8 @@ N = 0 samples gives an empty output and zero weight gradients, as in torch.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from . import checks, functional as F
@@ -71,17 +73,22 @@ class Module:
 
     def load_state_dict(self, state: dict) -> None:
         """Copy arrays into the parameters and buffers; keys and shapes must match exactly."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict of arrays (a state_dict), got {checks.describe(state)}")
         own = self.state_dict()
         if set(own) != set(state):
             missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
             raise KeyError(f"state keys do not match: missing {missing}, unexpected {unexpected}")
         for key, target in own.items():
             value = np.asarray(state[key])
+            if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+                raise TypeError(f"state[{key!r}] must be a numeric array, got dtype {value.dtype}")
             if value.shape != target.shape:
                 raise ValueError(f"state[{key!r}] has shape {value.shape}, expected {target.shape}")
             target[...] = value
 
     def train(self, mode: bool = True) -> "Module":
+        mode = checks.flag(mode, "mode")
         for _, module in self.named_modules():
             module.training = mode
         return self

@@ -176,7 +176,12 @@ def expand_bias(bias, out_channels):
     Output o belongs to primary o mod P, so a shared bias (Versatile-Model 3, b_1 = ... = b_s)
     is ``bias[o % P]``.
     """
-    if bias is None or bias.shape[0] == out_channels:
+    if bias is None:
+        return bias
+    checks.array(bias, "bias", 1, "(out_channels,) or (P,)")
+    if not bias.shape[0] or checks.positive_int(out_channels, "out_channels") % bias.shape[0]:
+        raise ValueError(f"bias has shape {bias.shape}; its length must divide out_channels={out_channels}")
+    if bias.shape[0] == out_channels:
         return bias
     return np.tile(bias, out_channels // bias.shape[0])
 
@@ -243,6 +248,14 @@ def versatile_conv2d_backward_reference(dout, cache):
     return dx, dweight, _reduce_bias_grad(dbias_full, bias)
 
 
+def _check_memory(x_shape, geometry, dtype, out_channels, shape):
+    """The output and one image's largest unfold (OH*OW, d*d*ĉ) must fit (:func:`minilib.im2col.check_memory`)."""
+    one, (oh, ow) = min(x_shape[0], 1), geometry[4]    # a chunk holds at least one image
+    check_memory(x_shape, geometry, dtype, out_channels=out_channels, padded_images=one,
+                 unfolded=(one * oh * ow, shape.d * shape.d * shape.c_hat),
+                 unfolded_name="the unfolded rows of one image (OH*OW, d*d*ĉ)")
+
+
 def _weight_rows(weight, i, stored, d):
     """Secondary i's cropped kernel as rows ((a, b, c), P) matching the channels-last unfold."""
     w = weight[:, stored, i:d - i, i:d - i]
@@ -273,10 +286,7 @@ def versatile_conv2d_forward(
     geometry = window_geometry(x.shape, (shape.d, shape.d), stride, padding)
     _, stride, padding, _, (oh, ow) = geometry
     dtype = np.result_type(x.dtype, weight.dtype)
-    one = min(x.shape[0], 1)  # a chunk holds at least one image
-    check_memory(x.shape, geometry, dtype, out_channels=out_channels, padded_images=one,
-                 unfolded=(one * oh * ow, shape.d * shape.d * shape.c_hat),
-                 unfolded_name="the unfolded rows of one image (OH*OW, d*d*ĉ)")
+    _check_memory(x.shape, geometry, dtype, out_channels, shape)
     weight = weight.astype(dtype, copy=False)
     plan = [
         (i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))

@@ -283,8 +283,9 @@ def memory_limit() -> int:
 
 
 def gib(nbytes) -> str:
-    """Bytes as GiB for messages: ``2.5 GiB``."""
-    return f"{nbytes / 2 ** 30:.3g} GiB"
+    """Bytes as GiB for messages: ``2.5 GiB``, ``67,055 GiB``."""
+    value = nbytes / 2 ** 30
+    return f"{value:,.0f} GiB" if value >= 100 else f"{value:.3g} GiB"
 
 
 def fits_in_memory(shape, dtype, what: str, cause: str) -> None:

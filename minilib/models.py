@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from . import methods
+from . import checks, methods
 from .accounting import paper_number, summarize
 from .layers import Flatten, MaxPool2d, ReLU, Sequential
 
@@ -154,8 +154,12 @@ def resolve(spec, in_channels=1, num_classes=10):
 
 
 def build(spec, in_channels=1, num_classes=10, rng=None) -> Sequential:
-    """A minilib ``Sequential`` from a spec; layers draw their initial weights from ``rng`` in order."""
-    rng = np.random.default_rng() if rng is None else rng
+    """A minilib ``Sequential`` from a spec; layers draw their initial weights from ``rng`` in order.
+
+    ``rng``: a ``numpy.random.Generator``, an int seed or None, made a Generator once here so that
+    the layers draw one stream in turn (a seed passed to each layer would give each the same numbers).
+    """
+    rng = checks.rng(rng)
     layers = []
     for kind, channels, kwargs in resolve(spec, in_channels, num_classes):
         method = method_of(kind, kwargs, "numpy")
@@ -178,11 +182,11 @@ def lenet(name="baseline", *, rng=None, in_channels=1, num_classes=10) -> Sequen
     """The LeNet variant ``name`` (see :data:`VARIANTS`) as a minilib model mapping (N, in_channels, 28, 28)
     images to (N, num_classes) logits, float64 (``.astype(np.float32)`` trains faster).
 
-    ``rng`` (a ``numpy.random.Generator``) draws the initial weights; :func:`minilib.torch.models.lenet`
-    builds the same network, with the same weights for the same seed, in PyTorch.
+    ``rng`` (a ``numpy.random.Generator``, or an int seed) draws the initial weights;
+    :func:`minilib.torch.models.lenet` builds the same network, with the same weights for the same seed, in PyTorch.
     """
     spec = variant(name)
-    return build(spec, in_channels, num_classes, np.random.default_rng() if rng is None else rng)
+    return build(spec, in_channels, num_classes, checks.rng(rng))
 
 
 def search_v2(delta, g, target=None, width_tolerance=0.1):

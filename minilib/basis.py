@@ -107,7 +107,8 @@ def weight_from_basis(basis, coeff):
     if coeff.shape[1] % m:
         raise ValueError(f"coeff has shape {coeff.shape}; its columns must be s*m, a multiple of m={m}")
     n, s = coeff.shape[0], coeff.shape[1] // m
-    checks.fits_in_memory((n, s * p, kh, kw), np.result_type(basis.dtype, coeff.dtype), "the dense weight (n, c, kh, kw)",
+    checks.fits_in_memory((n, s * p, kh, kw), np.result_type(basis.dtype, coeff.dtype),
+                          "the dense weight (n, c, kh, kw)",
                           f"basis.shape={basis.shape}, coeff.shape={coeff.shape}")
     splits = np.tensordot(coeff.reshape(n, s, m), basis, axes=([2], [0]))       # (n, s, p, kh, kw): W̄_{i,g}
     return splits.reshape(n, s * p, kh, kw)
@@ -474,7 +475,8 @@ class BasisConv2d(Module):
             _check_shared_basis(basis, shape)
         bias = checks.flag(bias, "bias")
         rng = checks.rng(rng)
-        check_parameters("BasisConv2d", [("basis", (shape.m, shape.p, *shape.kernel)), ("coeff", (shape.n, shape.s * shape.m))],
+        check_parameters("BasisConv2d", [("basis", (shape.m, shape.p, *shape.kernel)),
+                                         ("coeff", (shape.n, shape.s * shape.m))],
                          f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={shape.kernel}, "
                          f"n_basis={n_basis}, basis_channels={basis_channels}")
         params = {}

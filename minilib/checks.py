@@ -187,10 +187,11 @@ def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     """``float32`` or ``float64`` (as a type, a dtype or its name), the dtypes the NumPy core computes in."""
     try:
         resolved = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {describe(dtype)}")
+    if resolved is None or resolved not in FLOAT_DTYPES:   # (a dtype compares equal to None: float64)
+        got = dtype.__name__ if isinstance(dtype, type) else describe(dtype)
+        raise TypeError(f"{name} must be float32 or float64, got {got}")
     return resolved
 
 
@@ -215,7 +216,8 @@ def vector(x, name: str, length: int, layout: str = "") -> np.ndarray:
     """A 1-D float array of exactly ``length`` entries (a bias: a (3, 2) or (1,) one would broadcast silently)."""
     array(x, name, 1, layout)
     if x.shape != (length,):
-        raise ValueError(f"{name} has shape {x.shape} but must have shape ({length},)" + (f" {layout}" if layout else ""))
+        raise ValueError(f"{name} has shape {x.shape} but must have shape ({length},)"
+                         + (f" {layout}" if layout else ""))
     return x
 
 
@@ -269,7 +271,9 @@ def memory_limit() -> int:
     """
     limits = [MAX_ARRAY_BYTES]
     try:
-        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if physical > 0:                               # -1 where the platform does not know
+            limits.append(physical // 2)
     except (AttributeError, OSError, ValueError):  # not on this platform
         pass
     try:

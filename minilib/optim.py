@@ -23,7 +23,7 @@ from .layers import Module
 
 
 class Optimizer:
-    """Base class: walks ``model``'s parameters (a minilib :class:`~minilib.layers.Module`) with the rate ``lr`` >= 0."""
+    """Base class: updates ``model``'s parameters (a minilib :class:`~minilib.layers.Module`) at rate ``lr`` >= 0."""
 
     def __init__(self, model, lr):
         if not isinstance(model, Module):

@@ -32,10 +32,11 @@ def _check_data(model, loss_fn, x, y, x_name="x", y_name="y"):
     if not isinstance(model, Module):
         raise TypeError(f"model must be a minilib Module (e.g. a Sequential), got {checks.describe(model)}")
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a callable (scores, targets) -> (loss, dscores), got {checks.describe(loss_fn)}")
+        raise TypeError(f"loss_fn must be a callable (scores, targets) -> (loss, dscores), "
+                        f"got {checks.describe(loss_fn)}")
     for value, name in ((x, x_name), (y, y_name)):
-        if not hasattr(value, "__len__") or not hasattr(value, "__getitem__"):
-            raise TypeError(f"{name} must be an array of samples, got {checks.describe(value)}")
+        if not isinstance(value, np.ndarray) or value.ndim == 0:   # batches are taken with index arrays
+            raise TypeError(f"{name} must be a numpy.ndarray of samples, got {checks.describe(value)}")
     if len(x) != len(y):
         raise ValueError(f"{x_name} has {len(x)} samples but {y_name} has {len(y)}; they must match")
     checks.samples(x, x_name)

@@ -628,7 +628,7 @@ def test_the_watch_changes_no_number_of_the_run(tmp_path):
     plain = run_watched(config(tmp_path / "every", checkpoint_every=3), every_step=True)
     watched = run_watched(config(tmp_path / "watched", checkpoint_every=3), every_step=False)
     assert [r["train_loss"] for r in plain["epochs"]] == [r["train_loss"] for r in watched["epochs"]]
-    a, b = load_checkpoint(tmp_path / "every" / "checkpoint.pt"), load_checkpoint(tmp_path / "watched" / "checkpoint.pt")
+    a, b = (load_checkpoint(tmp_path / folder / "checkpoint.pt") for folder in ("every", "watched"))
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
 

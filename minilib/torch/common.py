@@ -147,7 +147,8 @@ def same_dtype(x: torch.Tensor, parameter: torch.Tensor, name: str = "x") -> Non
 
 def check_input(x, in_channels: int, kernel_size, padding, parameter: torch.Tensor | None = None) -> None:
     """The forward-pass checks of a twin: a floating ``torch.Tensor`` of 4 dimensions with the layer's channel
-    count, in the dtype of the layer's ``parameter`` (when given; :func:`same_dtype`), and a kernel that fits the padded input.
+    count, in the dtype of the layer's ``parameter`` (when given; :func:`same_dtype`), and a kernel that fits the
+    padded input.
     An empty batch (N = 0) passes: the twins then return an empty output, as ``nn.Conv2d`` does."""
     tensor(x)
     if x.dim() != 4:

@@ -65,6 +65,7 @@ def convert(module: nn.Module, method: str, *, exclude=(), rng=None, per_layer=N
     names as a list, tuple or set of strings, or ONE name as a plain string (``exclude="conv1"`` keeps the layer
     ``conv1``; it is never split into letters); a name that is no ``nn.Conv2d`` of the model raises
     ``ValueError``. ``rng`` may also be an int seed (one Generator for all the new layers, drawn in turn).
+    The twins are made in float32 or float64: convert a half-precision model before casting it (``.half()``).
     """
     module = torch_module(module, "module")
     if not isinstance(method, str):

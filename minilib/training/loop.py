@@ -72,9 +72,9 @@ class Recipe:
     on_nonfinite: str = "raise"
 
     def __post_init__(self):
-        # Ranges of the issue-21 validation layer: lr >= 0, weight decay >= 0, 0 <= momentum < 1, eps > 0, Adam's
-        # betas in [0, 1), a drop factor (a schedule's gamma) > 0, all finite. A value outside makes the first step
-        # poison the weights (lr = inf), divide by zero (eps = 0) or never decay (beta = 1).
+        # The ranges: lr >= 0, weight decay >= 0, 0 <= momentum < 1, eps > 0, Adam's betas in [0, 1), a drop
+        # factor (a schedule's gamma) > 0, all finite. A value outside makes the first step poison the weights
+        # (lr = inf), divide by zero (eps = 0) or keep a moving average from ever forgetting (beta = 1).
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("schedule_step", SCHEDULE_STEPS),
                               ("penalty_scale", PENALTY_SCALES), ("on_nonfinite", ON_NONFINITE), ("loss", LOSSES)):
             choice(getattr(self, name), f"Recipe {name}", allowed)

@@ -15,6 +15,14 @@ the uninterrupted run would have taken.
 On CUDA, mixed precision (float16 autocast with a gradient scaler) and channels-last memory are on by default;
 on CPU both are off. ``--dtype float64`` (CPU) is for exactness tests.
 
+A training loss that stops being finite ends the run with :class:`~minilib.training.loop.Diverged` naming the
+epoch and step (exit status 1 on the command line), before anything more is written, so the checkpoint keeps the
+last finite state. On the CPU every step is checked; on a GPU, where reading a value makes the host wait for the
+device, each step's verdict stays on the device and is read at the next progress-bar update, checkpoint or epoch
+end (:class:`_FiniteWatch`), which still names the first bad step. :class:`TrainConfig` checks its fields when
+built, with the ranges of the papers' recipes: ``0 <= momentum < 1``, ``lr``, ``weight_decay`` >= 0,
+``gamma`` > 0, all finite.
+
 Example::
 
     torchrun --nproc_per_node 8 -m minilib.training --preset versatile-imagenet --method versatile \\
@@ -206,7 +214,8 @@ class _FiniteWatch:
 
     Noting a step queues two small kernels and no host sync; reading the step back (:meth:`first`) waits for the
     device, so the trainer reads it only where it waits anyway: at progress-bar updates, checkpoints and epoch
-    ends. On the CPU, where reading costs nothing, the trainer checks every step instead (:attr:`Trainer.check_every_step`).
+    ends. On the CPU, where reading costs nothing, the trainer checks every step instead
+    (``Trainer.check_every_step``).
     The watch changes no number of the run, so a resumed run stays bit for bit the uninterrupted one.
     """
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import checks
 from ..basis import basis_cost, configure_layer
-from .common import check_input, uniform_
+from .common import check_input, choice, dtype_of, flag, generator, uniform_
 
 SPLIT_MODES = ("reshape", "loop")
 DEFAULT_SPLIT_MODE = "reshape"
@@ -34,13 +34,14 @@ class SharedBasis(nn.Module):
         self.n_basis = checks.positive_int(n_basis, "n_basis")
         self.basis_channels = checks.positive_int(basis_channels, "basis_channels")
         self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
+        rng, dtype = generator(rng), dtype_of(dtype)
         self.basis = nn.Parameter(torch.empty((self.n_basis, self.basis_channels, *self.kernel_size),
                                               device=device, dtype=dtype))
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None) -> None:
         """U(-1/sqrt(p*kh*kw), +1/sqrt(p*kh*kw)), as ``nn.Conv2d`` initialises a weight of that shape."""
-        uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
+        uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), generator(rng))
 
     def forward(self, x):
         raise TypeError("SharedBasis only holds a basis; pass it to BasisConv2d(..., basis=shared) and call the layers")
@@ -81,14 +82,19 @@ class BasisConv2d(nn.Module):
     U(-1/sqrt(s*m), +), drawn in that order from ``rng`` (a NumPy Generator: the NumPy layer's
     draws) or, without it, from torch's generator.
 
-    Shapes: x (N, c, H, W) -> (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW.
+    Shapes: x (N, c, H, W) -> (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW. ``x`` is a
+    floating tensor in the parameters' dtype (any floating one under autocast); N = 0 gives an empty output.
+    ``rng`` may also be an int seed; ``dtype`` float32 or float64 (None: torch's default), and a shared basis
+    must have the layer's dtype; ``bias`` a real bool. Bad arguments raise ``TypeError`` or ``ValueError``
+    naming the argument, its value and the rule.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride=1, padding=0,
                  bias=True, basis=None, rng=None, split_mode=DEFAULT_SPLIT_MODE, *, device=None, dtype=None):
         super().__init__()
         shape = configure_layer(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding)
-        self.split_mode = checks.one_of(split_mode, "split_mode", SPLIT_MODES)
+        self.split_mode = choice(split_mode, "split_mode", SPLIT_MODES)
+        bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
 
         factory = dict(device=device, dtype=dtype)
         self.owns_basis = basis is None
@@ -96,11 +102,15 @@ class BasisConv2d(nn.Module):
             basis = nn.Parameter(torch.empty((shape.m, shape.p, *shape.kernel), **factory))
         self.basis = _shared_parameter(basis, shape)
         self.coeff = nn.Parameter(torch.empty((shape.n, shape.s * shape.m), **factory))
+        if self.basis.dtype != self.coeff.dtype:
+            raise TypeError(f"basis has dtype {self.basis.dtype} but the layer is made in {self.coeff.dtype} "
+                            f"(dtype={dtype}); give the layer the shared basis's dtype")
         self.bias = nn.Parameter(torch.empty(shape.n, **factory)) if bias else None
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None) -> None:
         """Draw basis (if the layer owns it), coeff and bias, in that order (see the class docstring)."""
+        rng = generator(rng)
         if self.owns_basis:
             uniform_(self.basis, 1.0 / math.sqrt(self.basis[0].numel()), rng)
         bound = 1.0 / math.sqrt(self.splits * self.n_basis)
@@ -123,7 +133,7 @@ class BasisConv2d(nn.Module):
         return out.reshape(n, s * self.n_basis, *out.shape[2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.in_channels, self.kernel_size, self.padding)
+        check_input(x, self.in_channels, self.kernel_size, self.padding, self.coeff)
         # the linear combination of Eq. 11 as a 1x1 convolution
         return F.conv2d(self.basis_responses(x), self.coeff[:, :, None, None], self.bias)
 

@@ -1,13 +1,169 @@
-"""Helpers the torch twins share: the NumPy layers' initial draws, the input checks of their forward passes,
-and the baseline's twin (:func:`standard_conv`)."""
+"""Helpers the torch twins share: the NumPy layers' initial draws, the checks of the torch side's arguments and
+of the twins' forward inputs, and the baseline's twin (:func:`standard_conv`).
+
+Every check raises an error that names the argument, the value it got and the rule it broke, as
+:mod:`minilib.checks` does for the NumPy core: a ``TypeError`` for a value of the wrong kind (a string for a
+flag, a NumPy array for a tensor, an integer tensor), a ``ValueError`` for one of the right kind out of range.
+Values inside tensors are never checked: layers propagate NaN and inf as torch's do (the training loops stop on a
+non-finite loss, :mod:`minilib.training`).
+"""
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 from torch import nn
 
+from .. import checks
 
+# The dtypes a layer or builder of minilib.torch is made in (their names as ``build`` and the trainer take them).
+# A built model may still be cast (``.half()``) or run under autocast: the forward checks accept an input of the
+# parameters' own dtype, and any floating input under autocast, which casts it itself.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def show(value, limit: int = 60) -> str:
+    """``value`` for a message: its type and, for short values, its repr (``str 'x'``, ``ndarray``)."""
+    kind = type(value).__name__
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"{kind} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    return kind if len(text) > limit else f"{kind} {text}"
+
+
+# ----------------------------------------------------------------------------- scalar arguments
+def flag(value, name: str) -> bool:
+    """A real bool (NumPy's ``bool_`` too); ``1``, ``"no"`` or None are not flags."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {show(value)}")
+    return bool(value)
+
+
+def choice(value, name: str, choices) -> str:
+    """One of a few allowed strings (a non-string, even an unhashable one, names the argument too)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}, got {show(value)}")
+    return checks.one_of(value, name, tuple(choices))
+
+
+def real(value, name: str, rule: str = ">= 0", allow_none: bool = False) -> float | None:
+    """A finite real number satisfying ``rule``: ``">= 0"``, ``"> 0"``, ``"[0, 1)"`` or ``"any"``.
+
+    ``TypeError`` for a non-number (bools included: ``True`` is no learning rate), ``ValueError`` for NaN, inf or
+    a number outside the rule, e.g. ``lr=inf must be >= 0 and finite``, ``momentum=1 must be in [0, 1)``.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number{' or None' if allow_none else ''}, got {show(value)}")
+    x = float(value)
+    holds = {">= 0": lambda: x >= 0, "> 0": lambda: x > 0, "[0, 1)": lambda: 0 <= x < 1, "any": lambda: True}[rule]
+    if not (math.isfinite(x) and holds()):
+        says = {"any": "finite", "[0, 1)": "in [0, 1)"}.get(rule, f"{rule} and finite")
+        raise ValueError(f"{name}={value!r} must be {says}")
+    return x
+
+
+def integer(value, name: str, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """An int (NumPy integers too, bools not) >= ``minimum``; None too with ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {show(value)}")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return int(value)
+
+
+def generator(rng, name: str = "rng") -> np.random.Generator | None:
+    """The NumPy Generator ``rng`` stands for: a Generator as it is, an int seed >= 0 as
+    ``numpy.random.default_rng(seed)``, None as None (the caller's default: a fresh generator, or torch's own)."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"{name}={rng} must be a seed >= 0")
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"{name} must be a numpy.random.Generator, an int seed or None, got {show(rng)}")
+
+
+def dtype_of(dtype, name: str = "dtype", allow_none: bool = True) -> torch.dtype | None:
+    """``torch.float32`` or ``torch.float64``, given as the torch dtype or its name (:data:`DTYPES`); None (torch's
+    default dtype) with ``allow_none``. Other floating dtypes are refused: the layers are made in these two (cast a
+    built model with ``.half()`` or use autocast for less)."""
+    if dtype is None and allow_none:
+        return None
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    allowed = "torch.float32, torch.float64 (or their names 'float32', 'float64')" + (" or None" if allow_none else "")
+    if isinstance(dtype, (str, torch.dtype)):
+        raise ValueError(f"{name}={dtype!r} must be one of {allowed}")
+    raise TypeError(f"{name} must be one of {allowed}, got {show(dtype)}")
+
+
+def module(value, name: str = "module") -> nn.Module:
+    """A ``torch.nn.Module``; a NumPy minilib model is named as such, with the torch way to the same network."""
+    if isinstance(value, nn.Module):
+        return value
+    from ..layers import Module as NumpyModule          # the NumPy core: no torch import there
+    if isinstance(value, NumpyModule):
+        raise TypeError(f"{name} is a NumPy minilib model ({type(value).__name__}), not a torch.nn.Module: build "
+                        f"the network with minilib.torch (the twins VersatileConv2d, BasisConv2d, FullStackConv2d, "
+                        f"or minilib.torch.models.build / lenet for a spec) instead of converting the NumPy one")
+    raise TypeError(f"{name} must be a torch.nn.Module, got {show(value)}")
+
+
+# ----------------------------------------------------------------------------- tensors
+def tensor(x, name: str = "x") -> torch.Tensor:
+    """A floating ``torch.Tensor``: a NumPy array is told to go through ``torch.from_numpy``."""
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a torch.Tensor, got a numpy.ndarray of shape {x.shape}; pass "
+                        f"torch.from_numpy({name}) (the NumPy layers of minilib take arrays)")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {show(x)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}; convert it, e.g. {name}.float()")
+    return x
+
+
+# the dtypes autocast casts to its own (it leaves float64 alone)
+AUTOCAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def same_dtype(x: torch.Tensor, parameter: torch.Tensor, name: str = "x") -> None:
+    """``x`` in the dtype of the layer's ``parameter``, as ``F.conv2d`` needs; under autocast, both in dtypes
+    autocast casts (float32, float16, bfloat16)."""
+    if x.dtype == parameter.dtype:
+        return
+    if torch.is_autocast_enabled(x.device.type) and x.dtype in AUTOCAST_DTYPES and parameter.dtype in AUTOCAST_DTYPES:
+        return
+    raise TypeError(f"{name} has dtype {x.dtype} but the layer's parameters are {parameter.dtype}; convert one "
+                    f"to the other (e.g. {name}.to({parameter.dtype}) or layer.to({x.dtype}))")
+
+
+def check_input(x, in_channels: int, kernel_size, padding, parameter: torch.Tensor | None = None) -> None:
+    """The forward-pass checks of a twin: a floating ``torch.Tensor`` of 4 dimensions with the layer's channel
+    count, in the dtype of the layer's ``parameter`` (when given; :func:`same_dtype`), and a kernel that fits the
+    padded input.
+    An empty batch (N = 0) passes: the twins then return an empty output, as ``nn.Conv2d`` does."""
+    tensor(x)
+    if x.dim() != 4:
+        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={in_channels}")
+    if parameter is not None:
+        same_dtype(x, parameter)
+    (kh, kw), (ph, pw) = kernel_size, padding
+    if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
+        raise ValueError(f"kernel_size={kernel_size} is larger than the padded input "
+                         f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={padding})")
+
+
+# ----------------------------------------------------------------------------- initialisation
 def uniform_(tensor: torch.Tensor, bound: float, rng) -> None:
     """U(-bound, bound): from the NumPy Generator ``rng`` (the NumPy layer's draws) or from torch's generator."""
     with torch.no_grad():
@@ -17,23 +173,18 @@ def uniform_(tensor: torch.Tensor, bound: float, rng) -> None:
             tensor.copy_(torch.from_numpy(rng.uniform(-bound, bound, size=tuple(tensor.shape))))
 
 
-def check_input(x: torch.Tensor, in_channels: int, kernel_size, padding) -> None:
-    """The forward-pass checks of a twin: 4 dimensions, the layer's channel count, a kernel that fits the padded input."""
-    if x.dim() != 4:
-        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}")
-    if x.shape[1] != in_channels:
-        raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={in_channels}")
-    (kh, kw), (ph, pw) = kernel_size, padding
-    if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
-        raise ValueError(f"kernel_size={kernel_size} is larger than the padded input "
-                         f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (padding={padding})")
-
-
 def standard_conv(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None, *, device=None,
                   dtype=None) -> nn.Conv2d:
     """The baseline's twin: an ``nn.Conv2d`` whose weight, then bias, are drawn from the NumPy Generator ``rng``
     as :class:`minilib.layers.Conv2d` draws them, U(±1/sqrt(c*kh*kw)) (``nn.Conv2d``'s own bound), so one seed
-    gives the same layer in both backends; without ``rng``, ``nn.Conv2d``'s own initialisation."""
+    gives the same layer in both backends; without ``rng``, ``nn.Conv2d``'s own initialisation. ``rng`` may be an
+    int seed; ``dtype`` float32 or float64 (or None, torch's default)."""
+    in_channels = checks.positive_int(in_channels, "in_channels")
+    out_channels = checks.positive_int(out_channels, "out_channels")
+    kernel_size = checks.positive_pair(kernel_size, "kernel_size")
+    stride = checks.positive_pair(stride, "stride")
+    padding = checks.non_negative_pair(padding, "padding")
+    bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias,
                      device=device, dtype=dtype)
     if rng is not None:

@@ -28,13 +28,12 @@ standard ``nn.Conv2d``:
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from .. import checks, methods
 from .basis import SharedBasis
-from .common import standard_conv
+from .common import choice, flag, generator, real, standard_conv
 
 METHODS = tuple(methods.REGISTRY)
 DEFAULTS = {"fullstack": {"masks": "separate", "learn_masks": True}}    # MVNet-B unless told otherwise
@@ -107,21 +106,19 @@ def edsr(n_blocks=4, width=32, scale=2, method="baseline", share_basis=False, re
     full-stack filters) and takes ``masks`` ("separate", the default: MVNet-B; "shared": MVNet-A),
     ``learn_masks`` (default True) and ``n_filters``; "versatile" takes ``delta`` and ``g`` (``width``
     divisible by s*n = 2 (delta/g + 1)), ``shared_bias``, ``combine``, ``channel_mode``. ``res_scale``
-    is ρ (EDSR uses 0.1 for its widest model, 1 for the small ones). ``rng``: a NumPy Generator
-    from which every layer draws its initial weights in order (same seed, same network), or None
-    for torch's generator. Returns a float32 :class:`EDSR`.
+    is ρ (EDSR uses 0.1 for its widest model, 1 for the small ones; a finite number > 0). ``rng``: a NumPy
+    Generator (or an int seed) from which every layer draws its initial weights in order (same seed, same
+    network), or None for torch's generator. Returns a float32 :class:`EDSR`.
     """
     n_blocks = checks.non_negative_int(n_blocks, "n_blocks")
     width = checks.positive_int(width, "width")
     scale = checks.positive_int(scale, "scale")
-    method = checks.one_of(method, "method", METHODS)
-    if not isinstance(share_basis, (bool, np.bool_)):
-        raise TypeError(f"share_basis must be True or False, got {share_basis!r}")
+    method = choice(method, "method", METHODS)
+    share_basis = flag(share_basis, "share_basis")
     if share_basis and method != "basis":
         raise ValueError(f"share_basis=True needs method='basis' (a filter basis to share), got method={method!r}")
-    res_scale = checks.positive_number(res_scale, "res_scale")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
+    res_scale = real(res_scale, "res_scale", "> 0")
+    rng = generator(rng)
     methods.check_keywords(method, method_kw, "network")
     if method == "basis":
         checks.positive_int(method_kw["n_basis"], "n_basis")

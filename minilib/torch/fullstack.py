@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import checks
-from ..fullstack import configure_layer, fullstack_cost
-from .common import check_input, uniform_
+from ..fullstack import MASK_MODES, configure_layer, fullstack_cost
+from .common import check_input, choice, dtype_of, flag, generator, module, real, tensor, uniform_
 
 
 class BinarizeSTE(torch.autograd.Function):
@@ -40,8 +40,9 @@ class BinarizeSTE(torch.autograd.Function):
 
 
 def binarize(latent: torch.Tensor) -> torch.Tensor:
-    """sign(latent) with sign(0) = +1, differentiable by the straight-through estimator of :class:`BinarizeSTE`."""
-    return BinarizeSTE.apply(latent)
+    """sign(latent) with sign(0) = +1, differentiable by the straight-through estimator of :class:`BinarizeSTE`;
+    ``latent`` a floating tensor."""
+    return BinarizeSTE.apply(tensor(latent, "latent"))
 
 
 class FullStackConv2d(nn.Module):
@@ -69,14 +70,21 @@ class FullStackConv2d(nn.Module):
     U(-1/sqrt(c*kh*kw), +), drawn in that order from ``rng`` (a NumPy Generator: the NumPy
     layer's draws) or, without it, from torch's generator.
 
-    Shapes: x (N, c, H, W) -> (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW.
+    Shapes: x (N, c, H, W) -> (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW. ``x`` is a
+    floating tensor in the parameters' dtype (any floating one under autocast); N = 0 gives an empty output.
+    ``rng`` may also be an int seed; ``dtype`` float32 or float64 (None: torch's default); ``bias`` and
+    ``learn_masks`` real bools. Bad arguments raise ``TypeError`` or ``ValueError`` naming the argument,
+    its value and the rule.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, s, stride=1, padding=0, bias=True, masks="shared",
                  learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None):
         super().__init__()
+        choice(masks, "masks", MASK_MODES)
+        flag(learn_masks, "learn_masks")
         shape = configure_layer(self, in_channels, out_channels, kernel_size, s, stride, padding, masks, learn_masks,
                                 n_filters)
+        bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
         factory = dict(device=device, dtype=dtype)
         self.filters = nn.Parameter(torch.empty((shape.k, shape.c, *shape.kernel), **factory))
         latent = torch.empty(shape.mask_shape, **factory)
@@ -89,6 +97,7 @@ class FullStackConv2d(nn.Module):
 
     def reset_parameters(self, rng=None) -> None:
         """Draw filters, mask_latent and bias, in that order (see the class docstring)."""
+        rng = generator(rng)
         bound = 1.0 / math.sqrt(self.filters[0].numel())
         uniform_(self.filters, bound, rng)
         uniform_(self.mask_latent, 1.0, rng)
@@ -112,12 +121,12 @@ class FullStackConv2d(nn.Module):
 
     def ortho_loss(self, released: bool = False) -> torch.Tensor:
         """Eq. 7 for this layer's masks (:func:`ortho_loss`), or the released variant (:func:`ortho_loss_released`)."""
-        if released:
+        if flag(released, "released"):
             return ortho_loss_released(self.mask_latent)
         return ortho_loss(self.mask_latent, None if self.masks == "shared" else self.n_filters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.in_channels, self.kernel_size, self.padding)
+        check_input(x, self.in_channels, self.kernel_size, self.padding, self.filters)
         return F.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding)
 
     def cost(self, in_shape, out_shape) -> dict:
@@ -137,9 +146,10 @@ class FullStackConv2d(nn.Module):
 # ----------------------------------------------------------------------------- Eq. 7-8: orthogonal masks
 def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
     """M (D, rows): the binarised masks as columns, differentiable by the straight-through estimator."""
-    if not isinstance(mask_latent, torch.Tensor) or mask_latent.dim() != 4:
-        shape = tuple(mask_latent.shape) if hasattr(mask_latent, "shape") else type(mask_latent).__name__
-        raise ValueError(f"mask_latent must be a 4-dimensional tensor (s or out_channels, c, kh, kw), got {shape}")
+    tensor(mask_latent, "mask_latent")
+    if mask_latent.dim() != 4:
+        raise ValueError(f"mask_latent must be a 4-dimensional tensor (s or out_channels, c, kh, kw), "
+                         f"got shape {tuple(mask_latent.shape)}")
     return binarize(mask_latent).reshape(mask_latent.shape[0], -1).T
 
 
@@ -188,7 +198,7 @@ def ortho_penalty(model: nn.Module, lam: float = 0.1, released: bool = False) ->
     Layers with ``learn_masks=False`` are left out (fixed masks). Add it to the task loss before
     ``backward``; the paper sets λ = 0.1 (Sec. 3.1.1). ``released=True`` uses :func:`ortho_loss_released`.
     """
-    lam = checks.non_negative_number(lam, "lam")
+    model, lam, released = module(model, "model"), real(lam, "lam", ">= 0"), flag(released, "released")
     layers = [m for m in model.modules() if isinstance(m, FullStackConv2d) and m.learn_masks]
     if not layers:
         return torch.zeros(())

@@ -11,7 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import checks
 from ..models import method_of, resolve, variant
+from .common import dtype_of, generator
 
 LAYERS = {                  # kind -> factory(**kwargs) of the layers that are no method's convolution
     "maxpool": lambda **kw: nn.MaxPool2d(**kw),
@@ -20,16 +22,26 @@ LAYERS = {                  # kind -> factory(**kwargs) of the layers that are n
 }
 
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+def _check_spec(spec) -> None:
+    """A spec is a list (or tuple) of ``(kind, keywords)`` pairs, ``kind`` a string and ``keywords`` a dict."""
+    if not isinstance(spec, (list, tuple)):
+        raise TypeError(f"spec must be a list of (kind, keywords) pairs, got {type(spec).__name__}")
+    for index, layer in enumerate(spec):
+        if not (isinstance(layer, (list, tuple)) and len(layer) == 2 and isinstance(layer[0], str)
+                and isinstance(layer[1], dict)):
+            raise TypeError(f"spec[{index}]={layer!r} must be a (kind, keywords) pair: a layer kind (str) and "
+                            f"a dict of its keywords")
 
 
 def build(spec, in_channels=1, num_classes=10, rng=None, dtype=torch.float64) -> nn.Sequential:
     """A ``torch.nn.Sequential`` from a spec of :mod:`minilib.models` (float64 by default, like minilib);
-    ``dtype`` a torch dtype or its name, ``"float32"`` or ``"float64"``."""
-    if isinstance(dtype, str):
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype={dtype!r} must be one of {', '.join(map(repr, DTYPES))} or a torch dtype")
-        dtype = DTYPES[dtype]
+    ``dtype`` ``torch.float32`` or ``torch.float64``, or its name, ``"float32"`` or ``"float64"``; ``rng`` a
+    NumPy Generator, an int seed, or None (a fresh generator)."""
+    _check_spec(spec)
+    in_channels = checks.positive_int(in_channels, "in_channels")
+    num_classes = checks.positive_int(num_classes, "num_classes")
+    dtype = dtype_of(dtype, allow_none=False)
+    rng = generator(rng)
     rng = np.random.default_rng() if rng is None else rng
     layers = []
     for kind, channels, kwargs in resolve(spec, in_channels, num_classes):
@@ -42,6 +54,6 @@ def build(spec, in_channels=1, num_classes=10, rng=None, dtype=torch.float64) ->
 def lenet(name="baseline", *, rng=None, in_channels=1, num_classes=10, dtype=torch.float64) -> nn.Sequential:
     """The LeNet variant ``name`` of :data:`minilib.models.VARIANTS` in PyTorch: :func:`minilib.models.lenet`'s
     network, with the same weights for the same ``rng`` (a ``numpy.random.Generator``); float64 by default
-    (``.float()`` trains faster)."""
+    (``.float()`` trains faster). ``rng`` may also be an int seed."""
     spec = variant(name)
-    return build(spec, in_channels, num_classes, np.random.default_rng() if rng is None else rng, dtype)
+    return build(spec, in_channels, num_classes, rng, dtype)

@@ -45,7 +45,7 @@ from torch import nn
 
 from .. import checks, methods
 from .basis import SharedBasis
-from .common import standard_conv, uniform_
+from .common import dtype_of, flag, generator, standard_conv, uniform_
 
 METHODS = tuple(methods.REGISTRY)
 STAGES = 3                      # CIFAR ResNets: widths w, 2w, 4w
@@ -164,8 +164,7 @@ class _ConvFactory:
                 if width % p:
                     raise ValueError(f"basis_channels={p} must divide the stage width {width}: the c input channels "
                                      f"are cut into s = c/p splits of p channels (Eq. 9)")
-            if not isinstance(options["share_basis"], bool):
-                raise TypeError(f"share_basis must be True or False, got {options['share_basis']!r}")
+            flag(options["share_basis"], "share_basis")
             if options["share_basis"]:
                 self.bases = [SharedBasis(m, p, 3, rng=rng, dtype=dtype)
                               for m, p in zip(self.n_basis, self.basis_channels)]
@@ -198,9 +197,13 @@ def cifar_resnet(depth=20, width=16, method="baseline", num_classes=10, rng=None
     ``masks`` (default "separate", MVNet-B), ``learn_masks`` (default True); for "versatile" ``delta``,
     ``g`` (default 0, 1). Bad values raise ValueError naming the argument and the rule (e.g. out_channels
     divisible by s).
-    ``rng``: a NumPy Generator (default: a fresh one); the same seed gives the same weights.
+    ``rng``: a NumPy Generator or an int seed (default: a fresh generator); the same seed gives the same weights.
+    ``dtype``: float32 (default) or float64, a torch dtype or its name.
     Input (N, 3, 32, 32) -> scores (N, num_classes); other square sizes work alike.
     """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be one of {', '.join(map(repr, METHODS))}, got {type(method).__name__} "
+                        f"{method!r}")
     n_blocks = blocks_per_stage(depth)
     width = checks.positive_int(width, "width")
     if width % 2:
@@ -209,6 +212,8 @@ def cifar_resnet(depth=20, width=16, method="baseline", num_classes=10, rng=None
     num_classes = checks.positive_int(num_classes, "num_classes")
     widths = tuple(width * 2 ** i for i in range(STAGES))
     options = _method_options(method, method_kw, widths)
+    dtype = dtype_of(dtype, allow_none=False)
+    rng = generator(rng)
     rng = np.random.default_rng() if rng is None else rng
 
     stem = standard_conv(3, width, 3, padding=1, bias=False, rng=rng, dtype=dtype)

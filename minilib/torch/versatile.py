@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import checks
-from ..versatile import square_kernel, versatile_cost, versatile_shape
-from .common import check_input
+from ..versatile import CHANNEL_MODES, COMBINE_MODES, square_kernel, versatile_cost, versatile_shape
+from .common import check_input, choice, dtype_of, flag, generator
 
 
 class VersatileConv2d(nn.Module):
@@ -36,20 +36,29 @@ class VersatileConv2d(nn.Module):
     or (P,) with ``shared_bias`` (b_1 = ... = b_s, the paper's Versatile-Model 3).
 
     Shapes: x (N, c, H, W) -> (N, out_channels, OH, OW), OH = floor((H + 2*ph - d) / sh) + 1,
-    likewise OW: every secondary shares stride and padding, so all responses align.
+    likewise OW: every secondary shares stride and padding, so all responses align. ``x`` is a floating
+    tensor in the parameters' dtype (any floating one under autocast); N = 0 gives an empty output.
+
+    ``rng``: a NumPy Generator, an int seed, or None (torch's generator); ``dtype``: float32 or float64
+    (None: torch's default); ``bias`` and ``shared_bias`` real bools. Bad arguments raise ``TypeError`` or
+    ``ValueError`` naming the argument, its value and the rule (:mod:`minilib.torch.common`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, delta=0, g=1,
                  shared_bias=False, combine="concat", channel_mode="paper", rng=None, *, device=None, dtype=None):
         super().__init__()
         d = square_kernel(kernel_size)
+        choice(combine, "combine", COMBINE_MODES)
+        choice(channel_mode, "channel_mode", CHANNEL_MODES)
         shape = versatile_shape(in_channels, out_channels, d, delta=delta, g=g, combine=combine,
                                 channel_mode=channel_mode)
+        bias, shared_bias = flag(bias, "bias"), flag(shared_bias, "shared_bias")
+        rng, dtype = generator(rng), dtype_of(dtype)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, d
         self.stride = checks.positive_pair(stride, "stride")
         self.padding = checks.non_negative_pair(padding, "padding")
         self.delta, self.g, self.combine, self.channel_mode = delta, g, combine, channel_mode
-        self.shared_bias = bool(shared_bias)
+        self.shared_bias = shared_bias
         self.s, self.n, self.c_hat, self.primaries = shape.s, shape.n, shape.c_hat, shape.primaries
 
         factory = dict(device=device, dtype=dtype)
@@ -63,8 +72,9 @@ class VersatileConv2d(nn.Module):
 
         With ``rng`` the draws are the NumPy layer's (``rng.uniform``), so both backends match;
         without it, torch's ``nn.Conv2d`` initialisation (Kaiming-uniform with a = sqrt(5),
-        which has the same bound) from torch's generator.
+        which has the same bound) from torch's generator. ``rng``: a Generator, an int seed or None.
         """
+        rng = generator(rng)
         bound = 1.0 / math.sqrt(self.weight.shape[1] * self.kernel_size ** 2)
         with torch.no_grad():
             for param in (self.weight, self.bias):
@@ -95,7 +105,7 @@ class VersatileConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, (ph, pw) = self.kernel_size, self.padding
-        check_input(x, self.in_channels, (d, d), self.padding)
+        check_input(x, self.in_channels, (d, d), self.padding, self.weight)
         x = F.pad(x, (pw, pw, ph, ph))
         # stack the n channel windows x[:, j*g : j*g + ĉ] -> (N, n*ĉ, H, W); one conv group each
         x = x.unfold(1, self.c_hat, self.g).permute(0, 1, 4, 2, 3).flatten(1, 2)

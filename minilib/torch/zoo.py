@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -42,6 +43,7 @@ from torch import nn
 from .. import checks
 from ..basis import optimal_splits
 from ..methods import KeywordError, basis_channels_from_splits
+from .common import flag, real
 from .convert import METHODS, convert
 
 
@@ -50,9 +52,18 @@ def _scaled(channels: int, width: float) -> int:
 
 
 def _check_width(width) -> float:
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0:
-        raise ValueError(f"width={width!r} must be a positive number (the channel multiplier)")
+    if not isinstance(width, (int, float)) or isinstance(width, bool):
+        raise TypeError(f"width must be a number (the channel multiplier), got {type(width).__name__} {width!r}")
+    if not (width > 0 and math.isfinite(width)):
+        raise ValueError(f"width={width!r} must be a positive number (the channel multiplier) and finite")
     return float(width)
+
+
+def _check_sizes(num_classes, in_channels, width) -> float:
+    """The arguments every builder takes: class and input-channel counts (ints >= 1), the width multiplier."""
+    checks.positive_int(num_classes, "num_classes")
+    checks.positive_int(in_channels, "in_channels")
+    return _check_width(width)
 
 
 def _init_standard(model: nn.Module) -> None:
@@ -103,7 +114,7 @@ class ResNet50(nn.Module):
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0):
         super().__init__()
-        width = _check_width(width)
+        width = _check_sizes(num_classes, in_channels, width)
         stem = _scaled(64, width)
         self.conv1 = nn.Conv2d(in_channels, stem, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
@@ -161,7 +172,8 @@ class VGG16(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0, batch_norm: bool = False,
                  dropout: float = 0.5):
         super().__init__()
-        width = _check_width(width)
+        width = _check_sizes(num_classes, in_channels, width)
+        batch_norm, dropout = flag(batch_norm, "batch_norm"), real(dropout, "dropout", "[0, 1)")
         self.features, channels = _vgg_features(in_channels, width, batch_norm, bias=not batch_norm)
         hidden = _scaled(4096, width)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
@@ -191,7 +203,7 @@ class CifarVGG16(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0):
         super().__init__()
-        width = _check_width(width)
+        width = _check_sizes(num_classes, in_channels, width)
         self.features, channels = _vgg_features(in_channels, width, batch_norm=True, bias=True)
         self.classifier = nn.Linear(channels, num_classes)
         _init_standard(self)
@@ -206,7 +218,7 @@ class TinyCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0):
         super().__init__()
-        width = _check_width(width)
+        width = _check_sizes(num_classes, in_channels, width)
         hidden1, hidden2 = _scaled(8, width), _scaled(16, width)
         self.conv1 = nn.Conv2d(in_channels, hidden1, 3, padding=1)
         self.conv2 = nn.Conv2d(hidden1, hidden2, 3, stride=2, padding=1)
@@ -332,13 +344,17 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 3, width: flo
     qualified layer names to choose yourself (``()`` converts every convolution). Initial weights come
     from torch's global generator: seed it first for reproducible models.
     """
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"model={name!r} is not known; known models: {', '.join(sorted(MODELS))}")
-    if method is not None and method not in METHODS:
+    if method is not None and (not isinstance(method, str) or method not in METHODS):
         raise ValueError(f"method={method!r} is not known; known methods: {', '.join(sorted(METHODS))}")
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{label}={value!r} must be a positive integer")
+    _check_width(width)
+    if method_kw is not None and not isinstance(method_kw, dict):
+        raise TypeError(f"method_kw must be a dict of the method's keywords or None, got {type(method_kw).__name__} "
+                        f"{method_kw!r}")
     entry = MODELS[name]
     if entry.converts_itself and exclude is None:
         return entry.build(num_classes=num_classes, in_channels=in_channels, width=width, method=method,

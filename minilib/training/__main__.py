@@ -7,7 +7,9 @@ defaults), :func:`main` runs it with :func:`~minilib.training.trainer.train`. ``
 presets and the models.
 
 Exit status: 0 on success, 2 for usage errors (argparse) and for a bad setting found while training (unknown
-layer, unreadable data, damaged checkpoint, batch not divisible by the process count), stated in one line.
+layer, unreadable data, damaged checkpoint, batch not divisible by the process count), 1 when the training loss
+stops being finite (the line names the epoch and step; the checkpoint keeps the last finite state), each stated
+in one line.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from ..torch.convert import METHODS
 from ..torch.zoo import MODELS
+from .loop import Diverged
 from .trainer import DEFAULT_PRESET, PRESETS, PRESET_FIELDS, TrainConfig, train
 
 PROG = "python -m minilib.training"
@@ -26,14 +29,17 @@ BUILTIN_DATA = ("cifar10", "mnist", "synthetic")
 
 
 def _number(kind, rule: str, holds):
-    """An argparse type: ``kind(text)``, finite and satisfying ``holds``, else an error that states ``rule``."""
+    """An argparse type: ``kind(text)``, finite and satisfying ``holds``, else an error that states ``rule``
+    (an adjective, "positive", or a phrase after the kind, "in [0, 1)")."""
+    said = f"{kind.__name__} {rule}" if rule.startswith("in ") else f"{rule} {kind.__name__}"
+
     def check(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
         if value is None or not (math.isfinite(value) and holds(value)):
-            raise argparse.ArgumentTypeError(f"must be a {rule} {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a {said}, got {text!r}")
         return value
     return check
 
@@ -102,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--epochs", type=_positive(int))
     recipe.add_argument("--batch-size", type=_positive(int), help="GLOBAL batch, split evenly over processes")
     recipe.add_argument("--lr", type=_positive(float))
-    recipe.add_argument("--momentum", type=_non_negative(float))
+    recipe.add_argument("--momentum", type=_number(float, "in [0, 1)", lambda value: 0 <= value < 1))
     recipe.add_argument("--weight-decay", type=_non_negative(float))
     recipe.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
     recipe.add_argument("--milestones", type=_positive(int), nargs="*", help="epochs at which lr *= gamma")
@@ -167,21 +173,28 @@ def parse_args(argv=None) -> TrainConfig:
     elif resume is not None and not Path(resume).is_file():
         parser.error(f"argument --resume: checkpoint {resume!r} not found")
     ortho = args.ortho_lambda if args.ortho_lambda is not None else (0.1 if args.method == "fullstack" else None)
-    return TrainConfig(model=model, data=data, method=args.method, method_kw=method_kw, exclude=args.exclude,
-                       width=args.width, preset=args.preset, **fields, ortho_lambda=ortho,
-                       image_size=args.image_size or (preset and preset.image_size), augment=args.augment,
-                       limit=args.limit, seed=args.seed, out=out, resume=resume, max_steps=args.max_steps,
-                       checkpoint_every=args.checkpoint_every, threads=args.threads, workers=args.workers,
-                       device=args.device, dtype=args.dtype, amp=args.amp, channels_last=args.channels_last,
-                       sync_bn=args.sync_bn, progress=args.progress)
+    try:
+        return TrainConfig(model=model, data=data, method=args.method, method_kw=method_kw, exclude=args.exclude,
+                           width=args.width, preset=args.preset, **fields, ortho_lambda=ortho,
+                           image_size=args.image_size or (preset and preset.image_size), augment=args.augment,
+                           limit=args.limit, seed=args.seed, out=out, resume=resume, max_steps=args.max_steps,
+                           checkpoint_every=args.checkpoint_every, threads=args.threads, workers=args.workers,
+                           device=args.device, dtype=args.dtype, amp=args.amp, channels_last=args.channels_last,
+                           sync_bn=args.sync_bn, progress=args.progress)
+    except (TypeError, ValueError) as err:      # a rule between flags, e.g. --nesterov with --momentum 0
+        parser.error(str(err))
 
 
 def main(argv=None) -> int:
     """Entry point: parse, train, and report a bad setting (unknown layer, unreadable data, damaged checkpoint,
-    batch not divisible by the process count) as one line naming it, exit status 2."""
+    batch not divisible by the process count) as one line naming it, exit status 2; a loss that stops being
+    finite likewise, exit status 1."""
     config = parse_args(argv)
     try:
         train(config)
+    except Diverged as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..torch.common import choice, integer, module, real
 from ..torch.fullstack import ortho_penalty
 
 OPTIMIZERS = ("sgd", "adam")
@@ -71,24 +72,49 @@ class Recipe:
     on_nonfinite: str = "raise"
 
     def __post_init__(self):
+        # The ranges: lr >= 0, weight decay >= 0, 0 <= momentum < 1, eps > 0, Adam's betas in [0, 1), a drop
+        # factor (a schedule's gamma) > 0, all finite. A value outside makes the first step poison the weights
+        # (lr = inf), divide by zero (eps = 0) or keep a moving average from ever forgetting (beta = 1).
         for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("schedule_step", SCHEDULE_STEPS),
                               ("penalty_scale", PENALTY_SCALES), ("on_nonfinite", ON_NONFINITE), ("loss", LOSSES)):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"Recipe {name}={value!r} must be one of {', '.join(map(repr, allowed))}")
-        for name in ("lr", "weight_decay", "momentum", "eps", "drop_factor"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0:
-                raise ValueError(f"Recipe {name}={value!r} must be a finite number >= 0")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            choice(getattr(self, name), f"Recipe {name}", allowed)
+        for name, rule in (("lr", ">= 0"), ("weight_decay", ">= 0"), ("momentum", "[0, 1)"), ("eps", "> 0"),
+                           ("drop_factor", "> 0")):
+            _plain_number(getattr(self, name), f"Recipe {name}")
+            real(getattr(self, name), f"Recipe {name}", rule)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise TypeError(f"Recipe batch_size must be an int, got {type(self.batch_size).__name__} "
+                            f"{self.batch_size!r}")
+        if self.batch_size < 1:
             raise ValueError(f"Recipe batch_size={self.batch_size!r} must be an int >= 1")
-        if self.lam is not None and (not isinstance(self.lam, (int, float)) or not math.isfinite(self.lam)
-                                     or self.lam < 0):
-            raise ValueError(f"Recipe lam={self.lam!r} must be None or a finite number >= 0")
+        if self.lam is not None:
+            _plain_number(self.lam, "Recipe lam")
+            real(self.lam, "Recipe lam", ">= 0")
         for name in ("nesterov", "mask_weight_decay"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"Recipe {name}={getattr(self, name)!r} must be a bool")
+        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("Recipe nesterov=True needs momentum > 0 (Nesterov's step looks ahead along the "
+                             "momentum), got momentum=0")
+        self._check_pair("betas", "[0, 1)")
+        self._check_pair("drop_at", None)
+
+    def _check_pair(self, name, rule):
+        """``betas``: two numbers in [0, 1); ``drop_at``: a fraction (numerator, denominator), ints, 0 <= n <= d."""
+        value = getattr(self, name)
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(f"Recipe {name} must be a pair (a tuple of 2), got {type(value).__name__} {value!r}")
+        if rule is not None:
+            for index, item in enumerate(value):
+                _plain_number(item, f"Recipe {name}[{index}]")
+                real(item, f"Recipe {name}[{index}]", rule)
+            return
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise TypeError(f"Recipe drop_at={value!r} must be two ints (numerator, denominator)")
+        numerator, denominator = value
+        if denominator < 1 or not 0 <= numerator <= denominator:
+            raise ValueError(f"Recipe drop_at={value!r} must be a fraction (numerator, denominator) with "
+                             f"0 <= numerator <= denominator and denominator >= 1: where in the run the rate drops")
 
     def fields(self) -> dict:
         """The loop's part of a result's ``recipe`` (JSON-ready)."""
@@ -96,15 +122,29 @@ class Recipe:
                          for key, value in dataclasses.asdict(self).items()}}
 
 
+def _plain_number(value, name: str) -> None:
+    """A Python int or float (a recipe is written to JSON as it is: a NumPy scalar would not serialise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number (int or float), got {type(value).__name__} {value!r}")
+
+
 # ----------------------------------------------------------------------------- optimiser, schedule, loss
 def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """The recipe's optimiser over ``model``'s parameters (see :class:`Recipe` for the mask-latent group)."""
+    module(model, "model")
+    _recipe(recipe)
     params = _parameter_groups(model, recipe.mask_weight_decay)
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps,
                                 weight_decay=recipe.weight_decay)
     return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
                            weight_decay=recipe.weight_decay)
+
+
+def _recipe(recipe) -> Recipe:
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a minilib.training.Recipe, got {type(recipe).__name__}")
+    return recipe
 
 
 def _parameter_groups(model, mask_weight_decay: bool):
@@ -124,6 +164,9 @@ class Schedule:
     epochs or mini-batches."""
 
     def __init__(self, optimizer, recipe: Recipe, total: int):
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        recipe, total = _recipe(recipe), integer(total, "total", 1)
         self.optimizer, self.recipe, self.total, self.count = optimizer, recipe, total, 0
         # CosineAnnealingLR computes each rate from the previous one; the rates are the torch ones, as released
         self.cosine = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
@@ -159,7 +202,12 @@ class Schedule:
 
 
 def loss_value(loss: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The data term: cross-entropy, or the mean absolute error in grey levels (``"l1_grey"``)."""
+    """The data term: cross-entropy, or the mean absolute error in grey levels (``"l1_grey"``). A mean over an empty
+    batch is refused (``ValueError``) rather than returned as NaN; the check reads shapes only (no device sync)."""
+    choice(loss, "loss", LOSSES)
+    if out.numel() == 0:
+        raise ValueError(f"the {loss} loss of an empty batch is not defined (out has shape {tuple(out.shape)}): "
+                         f"a mean over no samples")
     if loss == "l1_grey":
         return 255.0 * (out - target).abs().mean()          # L1 in grey levels
     return F.cross_entropy(out, target)
@@ -242,6 +290,13 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
     """
     from tqdm.auto import tqdm
 
+    epochs, steps_per_epoch = integer(epochs, "epochs", 1), integer(steps_per_epoch, "steps_per_epoch", 1)
+    total_steps = integer(total_steps, "total_steps", 1, allow_none=True)
+    if not callable(batches):
+        raise TypeError(f"batches must be a function of the epoch, got {type(batches).__name__}")
+    for name, function in (("validate", validate), ("epoch_line", epoch_line)):
+        if function is not None and not callable(function):
+            raise TypeError(f"{name} must be None or a function, got {type(function).__name__}")
     optimizer = make_optimizer(model, recipe)
     total_steps = epochs * steps_per_epoch if total_steps is None else total_steps
     schedule = Schedule(optimizer, recipe, epochs if recipe.schedule_step == "epoch" else total_steps)
@@ -255,6 +310,10 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
         first_lr = lr = None
         batch_losses = []
         for batch, (inputs, targets) in enumerate(batches(epoch), start=1):
+            if len(inputs) == 0:
+                bar.close()
+                raise ValueError(f"{label}: mini-batch {batch} of epoch {epoch} is empty; every mini-batch needs at "
+                                 f"least one sample (the loss is a mean over the batch)")
             lr = schedule.before_step()
             first_lr = lr if first_lr is None else first_lr
             step = train_step(model, optimizer, recipe, torch.from_numpy(inputs), torch.from_numpy(targets))
@@ -300,6 +359,10 @@ def windows(n_iterations: int, per_window: int, draw: Callable[[], tuple[np.ndar
     """Iteration-based training as epochs: the ``epochs``, ``steps_per_epoch``, ``total_steps`` and ``batches``
     arguments of :func:`fit`, where epoch k is the k-th window of ``per_window`` iterations (the last may be
     shorter) and every iteration calls ``draw()`` for a fresh mini-batch."""
+    n_iterations, per_window = integer(n_iterations, "n_iterations", 1), integer(per_window, "per_window", 1)
+    if not callable(draw):
+        raise TypeError(f"draw must be a function returning (inputs, targets), got {type(draw).__name__}")
+
     def batches(epoch):
         for _ in range(min(per_window, n_iterations - (epoch - 1) * per_window)):
             yield draw()
@@ -312,6 +375,8 @@ def windows(n_iterations: int, per_window: int, draw: Callable[[], tuple[np.ndar
 @torch.no_grad()
 def predict(model, inputs: np.ndarray) -> np.ndarray:
     """``model``'s output on NumPy ``inputs`` in eval mode (the mode is restored), as a NumPy array."""
+    if not isinstance(inputs, np.ndarray):
+        raise TypeError(f"inputs must be a numpy.ndarray, got {type(inputs).__name__}")
     was_training = model.training
     model.eval()
     out = model(torch.from_numpy(inputs)).numpy()
@@ -322,8 +387,14 @@ def predict(model, inputs: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on NumPy ``(x, y)`` in eval mode (the mode is restored)."""
+    batch_size = integer(batch_size, "batch_size", 1)
+    for name, array in (("x", x), ("y", y)):
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
     if len(x) == 0:
         raise ValueError("evaluate needs at least one sample, got x of length 0")
+    if len(y) != len(x):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels; they must match")
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0

@@ -15,6 +15,14 @@ the uninterrupted run would have taken.
 On CUDA, mixed precision (float16 autocast with a gradient scaler) and channels-last memory are on by default;
 on CPU both are off. ``--dtype float64`` (CPU) is for exactness tests.
 
+A training loss that stops being finite ends the run with :class:`~minilib.training.loop.Diverged` naming the
+epoch and step (exit status 1 on the command line), before anything more is written, so the checkpoint keeps the
+last finite state. On the CPU every step is checked; on a GPU, where reading a value makes the host wait for the
+device, each step's verdict stays on the device and is read at the next progress-bar update, checkpoint or epoch
+end (:class:`_FiniteWatch`), which still names the first bad step. :class:`TrainConfig` checks its fields when
+built, with the ranges of the papers' recipes: ``0 <= momentum < 1``, ``lr``, ``weight_decay`` >= 0,
+``gamma`` > 0, all finite.
+
 Example::
 
     torchrun --nproc_per_node 8 -m minilib.training --preset versatile-imagenet --method versatile \\
@@ -34,11 +42,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..results import write_result
-from ..torch.zoo import build_model
+from ..torch.common import choice, flag, integer, real
+from ..torch.convert import METHODS
+from ..torch.zoo import MODELS, build_model
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_data
-from .loop import forward_objective, update
+from .loop import Diverged, forward_objective, update
 
 # --------------------------------------------------------------------------------------------------
 # Presets: the papers' recipes
@@ -96,6 +106,11 @@ DEFAULT_PRESET = Preset(epochs=10, batch_size=128, lr=0.1, momentum=0.9, weight_
 PRESET_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "nesterov", "milestones", "gamma")
 
 
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "float64")
+SWITCHES = ("auto", "on", "off")      # amp, channels_last
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything a run depends on; stored in the checkpoint and the metrics JSON."""
@@ -132,6 +147,44 @@ class TrainConfig:
     sync_bn: bool = False
     progress: bool = True
 
+    def __post_init__(self):
+        """Check every field (the command line checks its flags too; this catches a config built in Python):
+        a ``TypeError`` or ``ValueError`` naming the field, its value and the rule."""
+        for name, allowed in (("model", MODELS), ("device", DEVICES), ("dtype", DTYPES), ("amp", SWITCHES),
+                              ("channels_last", SWITCHES)):
+            choice(getattr(self, name), f"TrainConfig {name}", tuple(allowed))
+        for name, allowed in (("method", METHODS), ("preset", PRESETS)):
+            if getattr(self, name) is not None:
+                choice(getattr(self, name), f"TrainConfig {name}", tuple(allowed))
+        for name, none in (("data", False), ("out", False), ("resume", True)):
+            value = getattr(self, name)
+            if not (isinstance(value, str) and value) and not (none and value is None):
+                raise TypeError(f"TrainConfig {name} must be a non-empty string{' or None' if none else ''}, "
+                                f"got {type(value).__name__} {value!r}")
+        if not isinstance(self.method_kw, dict) or not all(isinstance(key, str) for key in self.method_kw):
+            raise TypeError(f"TrainConfig method_kw must be a dict of keyword names, got {self.method_kw!r}")
+        if self.exclude is not None and not (isinstance(self.exclude, (list, tuple))
+                                             and all(isinstance(name, str) for name in self.exclude)):
+            raise TypeError(f"TrainConfig exclude must be None or a list of layer names, got {self.exclude!r}")
+        if not isinstance(self.width, (int, float)) or isinstance(self.width, bool):
+            raise TypeError(f"TrainConfig width must be a number, got {type(self.width).__name__} {self.width!r}")
+        for name, rule in (("width", "> 0"), ("lr", ">= 0"), ("momentum", "[0, 1)"), ("weight_decay", ">= 0"),
+                           ("gamma", "> 0")):
+            real(getattr(self, name), f"TrainConfig {name}", rule)
+        real(self.ortho_lambda, "TrainConfig ortho_lambda", ">= 0", allow_none=True)
+        for name, minimum, none in (("epochs", 1, False), ("batch_size", 1, False), ("image_size", 1, True),
+                                    ("limit", 1, True), ("seed", 0, False), ("max_steps", 1, True),
+                                    ("checkpoint_every", 0, False), ("threads", 1, True), ("workers", 0, False)):
+            integer(getattr(self, name), f"TrainConfig {name}", minimum, allow_none=none)
+        for name in ("nesterov", "augment", "sync_bn", "progress"):
+            flag(getattr(self, name), f"TrainConfig {name}")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("TrainConfig nesterov=True needs momentum > 0, got momentum=0")
+        if not isinstance(self.milestones, (list, tuple)):
+            raise TypeError(f"TrainConfig milestones must be a list of epochs, got {self.milestones!r}")
+        for index, epoch in enumerate(self.milestones):
+            integer(epoch, f"TrainConfig milestones[{index}]", 1)
+
 
 # Fields a resumed run may change (where files go, how long, which hardware); every other field fixes the
 # trajectory and must equal the checkpoint's.
@@ -154,6 +207,28 @@ class Progress:
     history: list = dataclasses.field(default_factory=list)
     sums: list = dataclasses.field(default_factory=lambda: [0.0] * 4)
     seconds: float = 0.0
+
+
+class _FiniteWatch:
+    """The global step (1-based) of the first mini-batch whose objective was not finite, kept on the device.
+
+    Noting a step queues two small kernels and no host sync; reading the step back (:meth:`first`) waits for the
+    device, so the trainer reads it only where it waits anyway: at progress-bar updates, checkpoints and epoch
+    ends. On the CPU, where reading costs nothing, the trainer checks every step instead
+    (``Trainer.check_every_step``).
+    The watch changes no number of the run, so a resumed run stays bit for bit the uninterrupted one.
+    """
+
+    def __init__(self, device):
+        self.step = torch.full((), -1, dtype=torch.int64, device=device)
+
+    def note(self, objective: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(objective.detach()) & (self.step < 0)
+        self.step = torch.where(bad, step, self.step)
+
+    def first(self) -> int | None:
+        step = int(self.step.item())
+        return None if step < 0 else step
 
 
 def _resolve_auto(value: str, cuda: bool, what: str) -> bool:
@@ -214,6 +289,9 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.milestones), config.gamma)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ortho_lambda = config.ortho_lambda if config.method == "fullstack" else None
+        # a non-finite loss stops the run (Diverged): checked every step where that costs no device sync
+        self.check_every_step = not cuda
+        self.watch = _FiniteWatch(ctx.device)
         self.progress = Progress()
         if config.resume:
             self._restore(Path(config.resume))
@@ -233,7 +311,9 @@ class Trainer:
         return self.out / "checkpoint.pt"
 
     def _save(self) -> None:
-        """Write the checkpoint (rank 0); every rank contributes its generator states and partial sums."""
+        """Write the checkpoint (rank 0); every rank contributes its generator states and partial sums. A run
+        whose loss has stopped being finite raises instead, so the last checkpoint keeps the last finite state."""
+        self._check_finite()
         per_rank = distributed.gather_objects({"rng": distributed.capture_rng_state(),
                                                "sums": list(self.progress.sums)}, self.ctx)
         if self.ctx.is_main:
@@ -298,10 +378,16 @@ class Trainer:
 
     def _train_step(self, x, y, sums: torch.Tensor) -> torch.Tensor:
         self.net.train()
-        # no check that the objective is finite: that would make every step wait for the device; with mixed
-        # precision the scaler skips a step whose gradients are not finite
         scores, loss, penalty, objective = forward_objective(self.net, x, y, lam=self.ortho_lambda or None,
                                                              penalty_model=self.model, autocast=self._autocast())
+        # Is the objective finite? On the CPU ask now; on a GPU asking would make every step wait for the
+        # device, so the watch notes it there and _check_finite reads it at the next point that waits anyway.
+        step = self.progress.global_step + 1
+        if self.check_every_step:
+            if not torch.isfinite(objective):
+                self._diverged(step, float(objective.detach()))
+        else:
+            self.watch.note(objective, step)
         update(self.optimizer, objective, self.scaler)
         with torch.no_grad():  # accumulated on the device: no host sync per step
             n = len(y)
@@ -311,6 +397,22 @@ class Trainer:
             if penalty is not None:
                 sums[3] += penalty.detach().double() * n
         return loss
+
+    def _check_finite(self) -> None:
+        """Raise :class:`~minilib.training.loop.Diverged` if a step noted by the watch had a non-finite objective."""
+        if not self.check_every_step:
+            step = self.watch.first()
+            if step is not None:
+                self._diverged(step)
+
+    def _diverged(self, step: int, value: float | None = None) -> None:
+        """Stop the run at global step ``step`` (1-based), naming its epoch and step; nothing more is written."""
+        epoch, within = divmod(step - 1, self.steps_per_epoch)
+        kept = (f"; {self.checkpoint_path} holds the last state before it" if self.checkpoint_path.is_file()
+                else "; no checkpoint was written")
+        raise Diverged(f"the training loss is not finite{'' if value is None else f' ({value})'} at epoch "
+                       f"{epoch + 1}, step {within + 1} of {self.steps_per_epoch} (global step {step}): training "
+                       f"stopped{kept}. Lower --lr or check the data")
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float] | tuple[None, None]:
@@ -334,6 +436,8 @@ class Trainer:
             sums[2] += len(y)
         distributed.all_reduce_sum(sums, self.ctx)
         loss, correct, seen = sums.tolist()
+        if seen == 0:
+            raise ValueError(f"the test set of {self.config.data!r} is empty: nothing to evaluate on")
         return loss / seen, correct / seen
 
     # ---------------------------------------------------------------------------------- epochs
@@ -386,6 +490,7 @@ class Trainer:
             bar.update(1)
             if not bar.disable and (p.step % 10 == 0 or p.step == self.steps_per_epoch):
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.3g}")
+                self._check_finite()   # loss.item() has waited for the device already
             stopped = config.max_steps is not None and p.global_step >= config.max_steps
             if stopped:
                 break
@@ -394,6 +499,7 @@ class Trainer:
                 p.sums, p.seconds = sums.tolist(), time.perf_counter() - started
                 self._save()
         bar.close()
+        self._check_finite()   # before the epoch's record and checkpoint
         seconds = time.perf_counter() - started
         if p.step == self.steps_per_epoch:
             record = self._finish_epoch(sums, seconds)

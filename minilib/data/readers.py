@@ -106,8 +106,8 @@ def _gunzip_stream(path: Path, fix_hint: str, max_bytes: int | None = None, *, k
     """``(content, sha256)`` of the gzip file ``path``, decompressed block by block; ``content`` is None unless
     ``keep``. Stops with :class:`DatasetIntegrityError` as soon as the content passes ``max_bytes`` (the registry's
     size), and with ``idx_header`` as soon as it passes the size its IDX header declares (or at once when that
-    size is larger than ``max_bytes``): memory and time stay bounded by the expected size, whatever the stream
-    holds. A truncated or damaged stream is an integrity error."""
+    size is larger than ``max_bytes``, or there is no valid header): memory and time stay bounded by the expected
+    size, whatever the stream holds. A truncated or damaged stream is an integrity error."""
     digest, blocks, total = hashlib.sha256(), [], 0
     limit = max_bytes
     why = f"its gzip stream decompresses to more than the {max_bytes or 0:,} bytes the registry expects"
@@ -119,11 +119,13 @@ def _gunzip_stream(path: Path, fix_hint: str, max_bytes: int | None = None, *, k
                     break
                 if idx_header and total == 0:
                     declared = _idx_declared(block)
-                    if declared is not None and (max_bytes is None or declared[1] <= max_bytes):
+                    if declared is None:                # not an IDX header: say so now, not after the whole stream
+                        parse_idx(block, path=path, fix_hint=fix_hint)
+                    if max_bytes is None or declared[1] <= max_bytes:
                         shape, limit = declared
                         why = (f"IDX header says shape {shape} = {math.prod(shape):,} bytes, but more data bytes "
                                f"follow the header")
-                    elif declared is not None:          # no need to decompress any further
+                    else:                               # no need to decompress any further
                         raise integrity_error(path, f"its IDX header declares {declared[1]:,} bytes (shape "
                                                     f"{declared[0]}), more than the {max_bytes:,} bytes the registry "
                                                     f"expects", fix_hint)

@@ -134,7 +134,7 @@ def test_load_results_names_the_command_when_the_folder_is_missing(tmp_path):
         R.load_results("mnist", tmp_path / "nothing")
     write_mnist_result(tmp_path, "versatile-3")
     write_mnist_result(tmp_path, "baseline")
-    assert [r["run"] for r in R.load_results("mnist", tmp_path)] == ["baseline", "versatile-3"]
+    assert [r["run"] for r in R.load_results("mnist", tmp_path)] == ["baseline-numpy", "versatile-3-numpy"]
 
 
 def test_the_chapters_read_the_committed_results_and_show_every_run():

@@ -3,8 +3,10 @@ expected checksum (:func:`read_idx`, :func:`read_npz`, :func:`read_image`, :func
 :func:`verify_file`).
 The loaders that look files up in the registry are in :mod:`minilib.data.loaders`.
 
-Nothing is returned before its checksum has matched: a missing file raises :class:`DatasetNotFoundError`
-(a ``FileNotFoundError``), a wrong one :class:`DatasetIntegrityError` (a ``ValueError``).
+Nothing is returned before its checksum has matched, computed from the very bytes returned: a missing file (or a
+directory where the file goes) raises :class:`DatasetNotFoundError` (a ``FileNotFoundError``), a wrong one
+:class:`DatasetIntegrityError` (a ``ValueError``). A gzip stream is decompressed block by block and stopped at the
+registry's size, so a gzip bomb under a data set's name fails at once with little memory.
 """
 
 from __future__ import annotations
@@ -35,19 +37,23 @@ _NPZ_ERRORS = (zipfile.BadZipFile, EOFError, ValueError, lzma.LZMAError, zlib.er
 DEFAULT_FIX = "Delete the file and get a fresh copy."
 
 # --------------------------------------------------------------------------------------------------
-# Checksums, with a per-process cache so repeated loads skip re-hashing
+# Checksums: every reader hashes what it returns; verify_file may reuse a digest of an unchanged file
 # --------------------------------------------------------------------------------------------------
 
 # (absolute path, device, inode, size, mtime_ns, ctime_ns, what was hashed) -> actual SHA-256: the digests that
 # verify_file (a check that returns no data) may reuse. The readers that return data (read_idx, read_npz, read_image)
 # always hash the very bytes they return, so no cache or race can hand out bytes that were not checked.
 #
-# Why not always hash in verify_file too, and why this key: measured on the 2-core build machine under load (load
-# average 4), hashing costs 0.08 s for MNIST's 47 MB of training images (whose load takes 0.5 s, 0.32 s of it
-# gunzip) and 0.2 s for CIFAR-10's 150 MB of training arrays (whose load takes 15 s of LZMA), so the readers hash
-# every time; verify_file, though, would decompress a whole file only to hash it again. Its cache key has the
-# ctime and the inode besides size and mtime: a same-size rewrite whose mtime is restored (os.utime) still moves
-# the ctime, which no user call can set back, and replacing the file by another one changes the inode.
+# Why, and why verify_file keeps a cache: measured on the 2-core build machine under load (load average 4-6),
+# SHA-256 costs 0.08 s for MNIST's 47 MB of training images, whose load takes 0.25-0.5 s (0.32 s of it gunzip), and
+# 0.2 s for CIFAR-10's 150 MB of training arrays, whose load takes 15 s (LZMA). A repeated load_mnist("train") took
+# 0.25 s (best of 5; median 0.26 s) with the old per-process cache and 0.25 s (median 0.31 s) hashing every time;
+# load_cifar10("test") 1.9 s and 2.2 s; the peak memory of load_mnist("train") stayed at 90 MiB. So the readers hash
+# every time. verify_file, though, would decompress a whole file only to hash it again; its cache key has the ctime
+# and the inode besides size and mtime: a same-size rewrite whose mtime is put back (os.utime) still moves the
+# ctime, which no user call can set back, and a file replaced by another one has another inode. (The ctime ticks
+# with the kernel's clock, every few milliseconds: a rewrite within the same tick as the file's previous change
+# would not be seen by verify_file, but is by every reader.)
 _VERIFIED: dict[tuple, str] = {}
 
 

@@ -79,9 +79,10 @@ def write_result(path, payload: dict, seed=None) -> pathlib.Path:
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
 PROVENANCE_SCHEMA = {"command": str, "seed": (int, type(None)), "date": str, "git_revision": str}
-# the keys every training run's file has, with the keys the readers (minilib.reports) rely on
+# the keys every training run's file has, with the keys the readers (minilib.reports) rely on; types as JSON loads
+# them (a tuple: any of these; a float field may hold an int). threads: None where NumPy's BLAS cannot tell.
 _RUN_SCHEMA = {"experiment": str, "run": str, "quick": bool, "lam": OPTIONAL_NUMBER, "recipe": dict,
-               "history": dict, "cost": dict, "wall_seconds": NUMBER, "threads": int, "versions": dict}
+               "history": dict, "cost": dict, "wall_seconds": NUMBER, "threads": (int, type(None)), "versions": dict}
 _CLASSIFIER_SCHEMA = {**_RUN_SCHEMA, "epochs": int, "data": dict, "initial": dict, "test_loss": OPTIONAL_NUMBER,
                       "test_accuracy": OPTIONAL_NUMBER, "best_val_accuracy": OPTIONAL_NUMBER,
                       "best_epoch": (int, type(None)), "last_val_accuracy": OPTIONAL_NUMBER,
@@ -240,7 +241,9 @@ def set_aside(path, rejection: Rejection) -> pathlib.Path | None:
         if target.exists() or target.is_symlink():
             continue
         try:
-            os.rename(path, target)     # not os.replace: a set-aside file is never overwritten (checked just above)
+            # a rename, never a delete: at worst, a file another process has just written is set aside with it.
+            # (rename would replace an existing target: the check above keeps earlier set-aside files.)
+            os.rename(path, target)
         except FileNotFoundError:       # another process of the sweep set it aside first
             return None
         return target

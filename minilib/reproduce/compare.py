@@ -17,8 +17,8 @@ the torch twins in float32, λ = 0.1 times Eq. 7-8's orthogonality penalty for t
 are the truncated SVD of the trained baseline convolution of the SAME seed (its biases and the classifier are
 copied); then the recipe trains on. The baseline run of a seed saves its trained weights to
 ``<out-dir>/weights/baseline_seed<seed>.npz`` (git-ignored: 1.7 MB each, and re-made by the baseline run); a
-from_conv run whose file is missing, or was made by a run of another length (``--quick``), trains the baseline
-first (and writes its result file too if that is missing).
+from_conv run whose file is missing, unreadable, or was made by a run of another length (``--quick``), trains the
+baseline first (and writes its result file too unless one counts as done for it).
 
 Latency (:mod:`minilib.timing`, :mod:`minilib.training.timing`, under ``latency``): the trained torch model in
 eval mode at batch 1 and 128 (median of 50 calls), and conv2's NumPy fast path against :class:`minilib.layers.Conv2d` at the same

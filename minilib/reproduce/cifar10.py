@@ -70,7 +70,7 @@ channels, 16x16) in its method's layer against ``minilib.layers.Conv2d`` at the 
 32, as a ratio measured in the same run.
 
 One JSON per run and seed, ``<out-dir>/<run>[-e<epochs>]_seed<seed>.json``; a run whose file
-exists is skipped unless ``--force``::
+counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set aside and made again::
 
     python -m minilib.reproduce cifar10 --list                          # the plan, and what is done
     python -m minilib.reproduce cifar10 --runs baseline --seeds 0       # one run

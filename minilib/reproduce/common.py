@@ -110,7 +110,7 @@ def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.rand
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, experiment: str, quick_help: str) -> None:
-    parser.add_argument("--force", action="store_true", help="retrain runs whose result file exists")
+    parser.add_argument("--force", action="store_true", help="retrain runs whose result file counts as done")
     parser.add_argument("--quick", action="store_true", help=quick_help + ", written to --out-dir or a new "
                         "temporary folder")
     parser.add_argument("--out-dir", type=pathlib.Path,

@@ -29,7 +29,8 @@ right after each run, under whatever else shares the machine then; chapter 10's 
 network in one process.
 
 One JSON per run and seed, ``<out-dir>/<run>_seed<seed>.json``, run = ``baseline`` or ``<method>-b<percent>``;
-a run whose file exists is skipped unless ``--force``::
+a run whose file counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set
+aside and made again::
 
     python -m minilib.reproduce compare --list                       # the plan, the budgets out of reach, what is done
     python -m minilib.reproduce compare --runs mvnet-a-b25 --seeds 0  # one run

@@ -35,8 +35,9 @@ is 15 points). Three seeds (0, 1, 2) for every run that a claim of chapter 9 or 
 A run's name says everything that differs from the recipe:
 ``<variant>[-released][-lam<λ>][-e<epochs>][-nomaskwd]``, plus ``-numpy`` for the NumPy backend.
 ``--lam`` and ``--epochs`` add those suffixes. One JSON per
-run and seed, ``<out-dir>/<run>_seed<seed>.json``; a run whose file exists is skipped unless
-``--force``, so the sweep can be stopped and resumed::
+run and seed, ``<out-dir>/<run>_seed<seed>.json``; a run whose file counts as done (:func:`expected_result`,
+:func:`minilib.results.check_result`) is skipped unless ``--force``, so the sweep can be stopped and resumed; a
+damaged, ``--quick`` or other-recipe file is set aside (``<file>.rejected-<why>``) and its run made again::
 
     python -m minilib.reproduce mnist --list                          # the plan, and what is done
     python -m minilib.reproduce mnist --runs baseline --seeds 0       # one run, about 4.5 minutes

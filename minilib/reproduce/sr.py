@@ -54,7 +54,8 @@ shared 9 m p + 2 (32 s m + 32); MVNet-B 2 (9*32*32/s + 32) 32-bit numbers plus 2
 A run's name says everything that differs from the recipe: ``baseline``,
 ``basis-m<m>-s<s>[-shared]`` or ``mvnet-b-<s>``, plus ``-it<iterations>`` when
 ``--iterations`` changes the count. One JSON per run and seed, ``<out-dir>/<run>_seed<seed>.json``;
-a run whose file exists is skipped unless ``--force``::
+a run whose file counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set
+aside and made again::
 
     python -m minilib.reproduce sr --list                            # the plan, and what is done
     python -m minilib.reproduce sr --runs baseline --seeds 0         # one run, about 6 minutes

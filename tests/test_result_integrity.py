@@ -384,3 +384,25 @@ def test_compare_keeps_the_baseline_weights_atomic_and_removes_stale_ones(tmp_pa
     monkeypatch.setattr("minilib.training.set_threads", lambda threads: threads)
     assert reproduce_main(["compare", "--runs", "baseline", "--out-dir", str(tmp_path)]) == 0
     assert not any(path.exists() for path in stale)
+
+
+def test_the_trainer_removes_what_a_killed_run_left_in_its_folder(tmp_path):
+    torch = pytest.importorskip("torch")
+    from minilib.training import distributed
+    from minilib.training.trainer import TrainConfig, train
+
+    dead = dead_pid()
+    stale = [tmp_path / f".checkpoint.pt.{dead}.tmp",                         # the name of the code before
+             tmp_path / f".checkpoint.pt.{dead}.0123456789abcdef.tmp",
+             tmp_path / f".metrics.json.{dead}.0123456789abcdef.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    threads, rng = torch.get_num_threads(), distributed.capture_rng_state()
+    try:                                # the trainer sets both, as a command does; the tests after this one keep theirs
+        train(TrainConfig(model="tiny-cnn", data="synthetic", epochs=1, max_steps=2, batch_size=32, milestones=[2],
+                          dtype="float64", threads=1, progress=False, out=str(tmp_path)))
+    finally:
+        torch.set_num_threads(threads)
+        distributed.restore_rng_state(rng)
+    assert not any(path.exists() for path in stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.json"]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minilib.tempfiles import atomic_write
 from minilib.timing import timings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,8 +293,8 @@ def run_benchmark(script: str, doc: str, default_out: Path, layers, bench_layer,
     print(f"sgemm ({start['sgemm']['size']}^2 float32 matmul): {start['sgemm']['gflops']:.1f} GFLOP/s")
     print()
     print(format_table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    text = json.dumps(result, indent=2) + "\n"
+    atomic_write(args.out, lambda f: f.write(text.encode("utf-8")))     # a killed run leaves the old file whole
     print(f"\nwrote {args.out}")
     return 0
 

@@ -18,7 +18,8 @@ from minilib.models import lenet
 from minilib.reports import runs as R
 from minilib.reports.papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
 from minilib.reproduce import mnist
-from minilib.results import RESULTS_DIR
+from minilib.results import RESULTS_DIR, QuickResultWarning
+from result_helpers import write_mnist_result
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHAPTERS = ("05_reproducing_versatile_filters_on_mnist.ipynb", "09_reproducing_mvnet_on_mnist.ipynb")
@@ -64,7 +65,9 @@ def test_run_group_refuses_mixed_runs_and_repeated_seeds():
 
 
 def test_group_results_sorts_seeds_and_leaves_out_quick_runs():
-    groups = R.group_results([fake("baseline", 2, 0.99), fake("baseline", 0, 0.98), fake("versatile-3", 0, 0.5, True)])
+    with pytest.warns(QuickResultWarning, match="versatile-3 seed 0"):      # never silently
+        groups = R.group_results([fake("baseline", 2, 0.99), fake("baseline", 0, 0.98),
+                                  fake("versatile-3", 0, 0.5, True)])
     assert list(groups) == ["baseline"] and groups["baseline"].seeds == [0, 2]
 
 
@@ -129,9 +132,9 @@ def test_fig2_helpers_and_descriptions():
 def test_load_results_names_the_command_when_the_folder_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m minilib.reproduce mnist"):
         R.load_results("mnist", tmp_path / "nothing")
-    (tmp_path / "b_seed0.json").write_text(json.dumps({"run": "b"}))
-    (tmp_path / "a_seed0.json").write_text(json.dumps({"run": "a"}))
-    assert [r["run"] for r in R.load_results("mnist", tmp_path)] == ["a", "b"]
+    write_mnist_result(tmp_path, "versatile-3")
+    write_mnist_result(tmp_path, "baseline")
+    assert [r["run"] for r in R.load_results("mnist", tmp_path)] == ["baseline-numpy", "versatile-3-numpy"]
 
 
 def test_the_chapters_read_the_committed_results_and_show_every_run():

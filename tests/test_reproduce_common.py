@@ -6,6 +6,7 @@ import json
 import types
 
 from minilib.reproduce.common import execute, make_jobs, plan_runs
+from minilib.results import write_result
 
 
 def _jobs(tmp_path, names=("a", "b", "c")):
@@ -19,18 +20,18 @@ def _args(**kw):
 
 def test_execute_trains_what_is_missing_and_skips_what_another_process_wrote_meanwhile(tmp_path, capsys):
     jobs = _jobs(tmp_path)
-    jobs[0].path.write_text("{}")                       # done before the sweep started
+    write_result(jobs[0].path, {"value": 0}, seed=0)    # done before the sweep started
     trained = []
 
     def train(job):
         trained.append(job.run.name)
         if job.run.name == "b":                         # meanwhile a second sweep finishes "c"
-            jobs[2].path.write_text(json.dumps({"by": "the other process"}))
+            write_result(jobs[2].path, {"by": "the other process"}, seed=0)
         return {"value": 1}
 
     assert execute(jobs, _args(), train, lambda payload: "ok") == 0
     assert trained == ["b"]
-    assert json.loads(jobs[2].path.read_text()) == {"by": "the other process"}
+    assert json.loads(jobs[2].path.read_text())["by"] == "the other process"
     assert json.loads(jobs[1].path.read_text())["value"] == 1
     out = capsys.readouterr().out
     assert "a seed 0" in out and "written meanwhile" in out
@@ -39,7 +40,7 @@ def test_execute_trains_what_is_missing_and_skips_what_another_process_wrote_mea
 def test_force_retrains_everything(tmp_path):
     jobs = _jobs(tmp_path, ("a", "b"))
     for job in jobs:
-        job.path.write_text("{}")
+        write_result(job.path, {"value": 0}, seed=0)
     trained = []
     execute(jobs, _args(force=True), lambda job: trained.append(job.run.name) or {"value": 2}, lambda p: "ok")
     assert trained == ["a", "b"] and all(json.loads(job.path.read_text())["value"] == 2 for job in jobs)

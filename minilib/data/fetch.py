@@ -6,7 +6,8 @@ the publisher's hash where one exists, retrying a failed connection), an unpacke
 in the same folder, each file is checked against the registry's content hash, and only then is it moved to its real
 name with ``os.replace`` (a rename on one filesystem, so atomic). The staging folder is removed whatever happens,
 also on Ctrl-C, so the data root never holds a partial or unchecked file under a real name, nor a folder that a
-failed fetch created.
+failed fetch created; a fetch killed outright leaves its staging folder, which the next fetch removes
+(:data:`STAGING_NAME`).
 
 Tests pass ``downloader=`` (pooch's downloader protocol: ``downloader(url, output_file, pooch)``) to serve bytes
 without a network.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from ..tempfiles import remove_stale
 from .location import OFFLINE_VAR, offline, resolve_root
 from .readers import DEFAULT_FIX, verify_file
 from .registry import (
@@ -38,6 +41,10 @@ from .sources import Download, Source
 from .unpack import UNPACKERS
 
 TIMEOUT_S = 60
+# the staging folder of one fetch: ".fetch-<pid>-<8 random characters>" (".fetch-<8 characters>" before the pid was
+# in the name). A fetch killed outright (SIGKILL, power cut) cannot remove its own; the next fetch into that data
+# root removes it once its process is gone or nothing in it changed for an hour (minilib.tempfiles.remove_stale).
+STAGING_NAME = re.compile(r"^\.fetch-(?:(?P<pid>\d+)-)?[a-z0-9_]{8}$")
 RETRIES = 2          # pooch tries a failed download this many more times (waiting 1 s, 2 s) before the next mirror
 Log = Callable[[str], None]
 
@@ -162,13 +169,16 @@ def download(name: str, root: str | os.PathLike | None = None, *, downloader=Non
     downloader = default_downloader(progressbar) if downloader is None else downloader
     targets = {role: root_path / fs.relpath for role, fs in spec.files.items()}
     _check_nothing_in_the_way(targets, root_path)
+    for stale in remove_stale(root_path, STAGING_NAME):
+        log(f"removed {stale}: the staging folder of a fetch that was killed")
     results = {targets[role]: "already valid" for role, fs in spec.files.items() if _is_valid(fs, targets[role])}
     todo = [source for source in spec.sources if any(targets[role] not in results for role in source.roles)]
     if not todo:
         return results
     existed = root_path.exists()
     root_path.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=root_path))   # same filesystem: os.replace is a rename
+    # same filesystem: os.replace is a rename; the pid in the name tells a later fetch whether its owner is gone
+    staging = Path(tempfile.mkdtemp(prefix=f".fetch-{os.getpid()}-", dir=root_path))
     log(f"fetching {spec.title} into {root_path / spec.folder}")
     try:
         for source in todo:

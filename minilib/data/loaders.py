@@ -84,7 +84,8 @@ def _fetch_refusal(download: bool | None) -> str | None:
 def _dataset_paths(spec: DatasetSpec, roles: list[str], root_arg, download: bool | None) -> tuple[dict[str, Path], str]:
     """Paths of the requested files under the data root, fetching the dataset first if any is missing.
 
-    Raises one :class:`DatasetNotFoundError` listing every missing file when they cannot be had.
+    Raises one :class:`DatasetNotFoundError` listing every missing file when they cannot be had, and at once,
+    before any fetch, one naming a directory that stands where a file goes (no download could replace it).
     """
     from .fetch import (
         download as fetch,  # fetch imports the readers; importing it here keeps the modules acyclic
@@ -92,6 +93,11 @@ def _dataset_paths(spec: DatasetSpec, roles: list[str], root_arg, download: bool
 
     root = resolve_root(root_arg)
     paths = {role: root / spec.files[role].relpath for role in roles}
+    in_the_way = [path for path in paths.values() if path.is_dir()]
+    if in_the_way:
+        raise DatasetNotFoundError(f"{spec.title}: " + "; ".join(f"{path} is a directory, where the file {path.name} "
+                                                                 f"goes" for path in in_the_way)
+                                   + ". Move it away and retry; nothing was downloaded.")
     missing = [p for p in paths.values() if not p.is_file()]
     if missing and spec.downloadable:
         refusal = _fetch_refusal(download)
@@ -121,8 +127,10 @@ def _load_idx_pair(spec: DatasetSpec, split: str, root, download) -> tuple[np.nd
     _check_split(split)
     img_fs, lab_fs = spec.files[f"{split}-images"], spec.files[f"{split}-labels"]
     paths, fix = _dataset_paths(spec, [f"{split}-images", f"{split}-labels"], root, download)
-    x = read_idx(paths[f"{split}-images"], img_fs.sha256, expected_magic=IDX_IMAGES_MAGIC, fix_hint=fix)
-    y = read_idx(paths[f"{split}-labels"], lab_fs.sha256, expected_magic=IDX_LABELS_MAGIC, fix_hint=fix)
+    x = read_idx(paths[f"{split}-images"], img_fs.sha256, expected_magic=IDX_IMAGES_MAGIC, expected_size=img_fs.size,
+                 fix_hint=fix)
+    y = read_idx(paths[f"{split}-labels"], lab_fs.sha256, expected_magic=IDX_LABELS_MAGIC, expected_size=lab_fs.size,
+                 fix_hint=fix)
     if x.shape[1:] != (28, 28) or len(x) != len(y):
         raise integrity_error(paths[f"{split}-images"], f"images {x.shape} and labels {y.shape} do not form "
                                                         f"(N, 28, 28) + (N,)", fix)

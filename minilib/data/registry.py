@@ -95,7 +95,9 @@ class FileSpec:
     ``"gunzip"`` = the decompressed gzip payload, ``"file"`` = the file bytes, ``"pixels"`` = the decoded image
     (:func:`minilib.data.readers.pixels_sha256`), ``"arrays"`` = each npz member's raw bytes, in which case ``arrays``
     maps member name -> :class:`ArraySpec` and ``sha256`` is None. ``class_counts`` (npz only): the number of
-    examples of each label in member ``y``, checked where the arrays have no known hash.
+    examples of each label in member ``y``, checked where the arrays have no known hash. ``size`` (``"gunzip"``
+    files): the decompressed size in bytes; the readers stop decompressing there, so a gzip bomb under the file's
+    name fails at once instead of filling the memory.
     """
 
     relpath: str
@@ -103,6 +105,7 @@ class FileSpec:
     sha256: str | None = None
     arrays: Mapping[str, ArraySpec] = field(default_factory=dict)
     class_counts: tuple[int, ...] = ()
+    size: int | None = None
 
     def __post_init__(self):
         if self.checksum not in CHECKSUM_KINDS:
@@ -150,9 +153,17 @@ class DatasetSpec:
         return f"python -m minilib.data download {self.name}"
 
 
+def idx_sizes(n_train: int, n_test: int) -> dict[str, int]:
+    """Decompressed bytes of the four IDX files of 28x28 images: a 16-byte header and N*784 pixels, an 8-byte
+    header and N labels."""
+    return {"train-images": 16 + 784 * n_train, "train-labels": 8 + n_train,
+            "test-images": 16 + 784 * n_test, "test-labels": 8 + n_test}
+
+
 def _idx_files(folder: str, sha256: Mapping[str, str]) -> dict[str, FileSpec]:
     # Role names "train-images" etc. mirror the standard IDX file names, which are the same for both datasets.
-    return {role: FileSpec(f"{folder}/{fname}", "gunzip", sha256[role])
+    sizes = idx_sizes(60000, 10000)
+    return {role: FileSpec(f"{folder}/{fname}", "gunzip", sha256[role], size=sizes[role])
             for role, fname in sources.IDX_FILENAMES.items()}
 
 

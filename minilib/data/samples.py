@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import checksums
-from .registry import DatasetSpec, FileSpec
+from .registry import DatasetSpec, FileSpec, idx_sizes
 from .sources import IDX_FILENAMES
 
 SAMPLE_ROOT = Path(__file__).resolve().parent / "sample"
@@ -40,7 +40,8 @@ def _sr_sample(title: str, stems: tuple[str, ...], sha256: dict) -> DatasetSpec:
 
 SAMPLES: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec("mnist", "MNIST sample", "mnist",
-                         {role: FileSpec(f"mnist/{fname}", "gunzip", _MNIST_SAMPLE_GUNZIP_SHA256[role])
+                         {role: FileSpec(f"mnist/{fname}", "gunzip", _MNIST_SAMPLE_GUNZIP_SHA256[role],
+                                         size=idx_sizes(MNIST_SAMPLE_SIZES["train"], MNIST_SAMPLE_SIZES["test"])[role])
                           for role, fname in IDX_FILENAMES.items()},
                          note="the first {train:,} training and {test:,} test images".format(**MNIST_SAMPLE_SIZES)),
     **{name: _sr_sample(*args) for name, args in _SR_SAMPLE.items()},

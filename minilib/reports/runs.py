@@ -10,7 +10,6 @@ model the row names, so a row exists even before its run has been trained; its a
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import pathlib
 
@@ -18,23 +17,43 @@ import numpy as np
 
 from ..accounting import format_millions, format_weights, summarize
 from ..models import lenet
-from ..results import RESULTS_DIR
+from ..results import RESULTS_DIR, SCHEMAS, Rejection, ResultFileError, load_result_file, warn_quick
 from .papers import MVNET_TABLE1, VERSATILE_TABLE2, VERSATILE_TABLE3
 from .tables import Table, format_rows  # noqa: F401  (the chapters call them as runs.Table, runs.format_rows)
 
 
-def load_results(experiment: str = "mnist", directory=None, missing_ok: bool = False) -> list:
+def load_results(experiment: str = "mnist", directory=None, missing_ok: bool = False,
+                 include_quick: bool = False) -> list:
     """Every result file of ``experiment`` (``results/<experiment>/*.json``, or ``directory``), sorted by name.
 
     A missing folder raises ``FileNotFoundError`` naming the command that makes it, or with ``missing_ok``
-    gives ``[]`` (a chapter whose runs are not done yet still shows its plan)."""
+    gives ``[]`` (a chapter whose runs are not done yet still shows its plan). A file that is damaged (empty, not
+    JSON), lacks a key of the experiment's schema (:data:`minilib.results.SCHEMAS`), or whose name is not
+    ``<run>_seed<seed>.json`` of what it holds raises :class:`minilib.results.ResultFileError` naming the file and
+    what is wrong. ``--quick`` smoke-test files are left out with a :class:`minilib.results.QuickResultWarning`
+    naming them (``include_quick`` keeps them): a report never mixes them with real runs, and never silently."""
     directory = pathlib.Path(directory) if directory is not None else RESULTS_DIR / experiment
     if not directory.is_dir():
         if missing_ok:
             return []
         raise FileNotFoundError(f"no results folder {directory}: run `python -m minilib.reproduce {experiment}` "
                                 f"to make the result files")
-    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
+    expected = {"experiment": experiment} if experiment in SCHEMAS else {}
+    hint = (f"`python -m minilib.reproduce {experiment}` sets such a file aside (as <file>.rejected-<why>) and "
+            f"makes its run again; `--list` shows which")
+    loaded, quick = [], []
+    for path in sorted(directory.glob("*.json")):
+        result = load_result_file(path, expected, hint=hint)
+        named = f"{result.get('run')}_seed{result['seed']}.json"
+        if path.name != named:
+            raise ResultFileError(path, Rejection("misnamed", f"it holds run {result.get('run')!r} seed "
+                                                            f"{result['seed']}, whose file is {named}"), hint)
+        if result.get("quick") is True and not include_quick:
+            quick.append(path)
+            continue
+        loaded.append(result)
+    warn_quick(quick, "left out")
+    return loaded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +130,15 @@ def spread_text(values) -> str:
 
 
 def group_results(results) -> dict:
-    """``{run name: RunGroup}``, seeds sorted; quick smoke-test files are left out."""
-    by_run = {}
+    """``{run name: RunGroup}``, seeds sorted; quick smoke-test results are left out, with a
+    :class:`minilib.results.QuickResultWarning` naming them."""
+    by_run, quick = {}, []
     for result in results:
-        if not result.get("quick", False):
+        if result.get("quick", False):
+            quick.append(f"{result['run']} seed {result.get('seed')}")
+        else:
             by_run.setdefault(result["run"], []).append(result)
+    warn_quick(quick, "left out of the groups")
     return {run: RunGroup(tuple(sorted(group, key=lambda r: r["seed"]))) for run, group in sorted(by_run.items())}
 
 

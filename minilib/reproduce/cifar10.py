@@ -70,7 +70,7 @@ channels, 16x16) in its method's layer against ``minilib.layers.Conv2d`` at the 
 32, as a ratio measured in the same run.
 
 One JSON per run and seed, ``<out-dir>/<run>[-e<epochs>]_seed<seed>.json``; a run whose file
-exists is skipped unless ``--force``::
+counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set aside and made again::
 
     python -m minilib.reproduce cifar10 --list                          # the plan, and what is done
     python -m minilib.reproduce cifar10 --runs baseline --seeds 0       # one run
@@ -362,10 +362,29 @@ def measure_latency(model, quick: bool = False) -> dict:
 
 
 # ----------------------------------------------------------------------------- one run, the command
+# the recipe's numbers that a result must hold to count as done for a run of this recipe (expected_result)
+CHECKED_RECIPE = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "batch_size")
+
+
+def run_epochs(run: Run, quick: bool = False) -> int:
+    """Epochs a run trains for: one for a ``--quick`` smoke test, else the run's own."""
+    return 1 if quick else run.n_epochs
+
+
+def expected_result(run: Run, seed: int, quick: bool = False) -> dict:
+    """What the result file of ``run`` and ``seed`` must hold to count as done (:func:`minilib.results.check_result`):
+    the values :func:`train_run` writes for them, the architecture and the recipe's numbers among them."""
+    epochs = run_epochs(run, quick)
+    spec = RUNS[run.model]
+    return {"experiment": "cifar10", "run": run.name, "seed": seed, "model": run.model, "method": spec["method"],
+            "architecture": {**ARCHITECTURE, **spec}, "quick": quick, "epochs": epochs, "lam": run.penalty_lam,
+            "recipe": {**{key: RECIPE[key] for key in CHECKED_RECIPE}, "epochs": epochs, "lam": run.penalty_lam}}
+
+
 def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds
     the seed, command, date and git revision)."""
-    epochs = 1 if quick else run.n_epochs
+    epochs = run_epochs(run, quick)
     start = time.perf_counter()
     trained = train_model(run, seed, splits, epochs)
     train_seconds = time.perf_counter() - start
@@ -413,4 +432,5 @@ def describe(payload: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run_experiment(args, "cifar10", lambda: make_plan(args.runs, args.seeds, args.epochs), lambda: load_splits(args.quick), train_run, describe)
+    return run_experiment(args, "cifar10", lambda: make_plan(args.runs, args.seeds, args.epochs),
+                          lambda: load_splits(args.quick), train_run, describe, expect=expected_result)

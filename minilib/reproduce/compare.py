@@ -17,8 +17,8 @@ the torch twins in float32, λ = 0.1 times Eq. 7-8's orthogonality penalty for t
 are the truncated SVD of the trained baseline convolution of the SAME seed (its biases and the classifier are
 copied); then the recipe trains on. The baseline run of a seed saves its trained weights to
 ``<out-dir>/weights/baseline_seed<seed>.npz`` (git-ignored: 1.7 MB each, and re-made by the baseline run); a
-from_conv run whose file is missing, or was made by a run of another length (``--quick``), trains the baseline
-first (and writes its result file too if that is missing).
+from_conv run whose file is missing, unreadable, or was made by a run of another length (``--quick``), trains the
+baseline first (and writes its result file too unless one counts as done for it).
 
 Latency (:mod:`minilib.timing`, :mod:`minilib.training.timing`, under ``latency``): the trained torch model in
 eval mode at batch 1 and 128 (median of 50 calls), and conv2's NumPy fast path against :class:`minilib.layers.Conv2d` at the same
@@ -29,7 +29,8 @@ right after each run, under whatever else shares the machine then; chapter 10's 
 network in one process.
 
 One JSON per run and seed, ``<out-dir>/<run>_seed<seed>.json``, run = ``baseline`` or ``<method>-b<percent>``;
-a run whose file exists is skipped unless ``--force``::
+a run whose file counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set
+aside and made again::
 
     python -m minilib.reproduce compare --list                       # the plan, the budgets out of reach, what is done
     python -m minilib.reproduce compare --runs mvnet-a-b25 --seeds 0  # one run
@@ -45,14 +46,17 @@ import json
 import pathlib
 import re
 import time
+import zipfile
 
 import numpy as np
 
 from ..accounting import summarize
 from ..models import build
 from ..results import RESULTS_DIR, write_result
+from ..tempfiles import atomic_write, remove_stale
 from . import budgets, mnist
-from .common import add_common_arguments, output_dir, plan_runs, run_experiment
+from .common import (add_common_arguments, log, output_dir, plan_runs, result_status, run_experiment,
+                     set_aside_rejected)
 
 HELP = "the three methods side by side on MNIST LeNet at matched budgets of stored bits (chapter 10)"
 
@@ -158,24 +162,29 @@ def weights_path(out_dir, seed: int) -> pathlib.Path:
 
 
 def save_weights(path, model, epochs: int) -> None:
-    """The torch model's ``state_dict`` as float32 arrays, with the epochs it was trained for."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The torch model's ``state_dict`` as float32 arrays, with the epochs it was trained for; written atomically
+    under a temporary name of this process alone (:func:`minilib.tempfiles.atomic_write`)."""
     state = {key: value.detach().cpu().numpy() for key, value in model.state_dict().items()}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, __epochs__=np.array(epochs), **state)
-    tmp.replace(path)
+    atomic_write(path, lambda f: np.savez(f, __epochs__=np.array(epochs), **state))
+
+
+# the temporary files of save_weights (".<name>.<pid>.<hex>.tmp"), and "<name>.tmp.npz" of the code before it
+WEIGHTS_TEMP_NAME = re.compile(r"^(?:\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{16}\.tmp|(?P<legacy>.+)\.tmp\.npz)$")
 
 
 def load_weights(path, epochs: int) -> dict | None:
-    """The saved state (name -> array), or None when the file is missing or was trained for other ``epochs``."""
+    """The saved state (name -> array), or None when the file is missing, cannot be read as the npz
+    :func:`save_weights` writes (it is then trained and written again), or was trained for other ``epochs``."""
     path = pathlib.Path(path)
     if not path.is_file():
         return None
-    with np.load(path) as saved:
-        if int(saved["__epochs__"]) != epochs:
-            return None
-        return {key: saved[key] for key in saved.files if key != "__epochs__"}
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            if int(saved["__epochs__"]) != epochs:
+                return None
+            return {key: saved[key] for key in saved.files if key != "__epochs__"}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 # ----------------------------------------------------------------------------- costs and latency
@@ -218,12 +227,32 @@ def baseline_state(seed: int, splits: dict, quick: bool, out_dir) -> tuple:
         return state, False
     payload = train_run(Run("baseline"), seed, splits, quick=quick, out_dir=out_dir)
     result = pathlib.Path(out_dir) / f"baseline_seed{seed}.json"
-    if not result.exists():
+    baseline = Run("baseline")
+    problem = result_status(result, expected_result(baseline, seed, quick),
+                            expected_result(baseline, seed) if quick else None)
+    if problem is not None:                 # missing, or a file that does not count: set aside, then written
+        set_aside_rejected(result, problem, f"baseline seed {seed}")
         write_result(result, payload, seed=seed)
     return load_weights(weights_path(out_dir, seed), epochs), True
 
 
 # ----------------------------------------------------------------------------- one run, the command
+# the recipe's numbers that a result must hold to count as done for a run of this recipe (expected_result)
+CHECKED_RECIPE = mnist.CHECKED_RECIPE
+
+
+def expected_result(run: Run, seed: int, quick: bool = False) -> dict:
+    """What the result file of ``run`` and ``seed`` must hold to count as done (:func:`minilib.results.check_result`):
+    the values :func:`train_run` writes for them, the network (hyperparameters and architecture) and the recipe's
+    numbers among them."""
+    epochs = 1 if quick else RECIPE["epochs"]
+    choice = run.choice
+    return {"experiment": EXPERIMENT, "run": run.name, "seed": seed, "method": run.method, "budget": run.budget,
+            "backend": "torch", "hyperparameters": choice.hyperparameters, "architecture": architecture(choice.spec),
+            "quick": quick, "epochs": epochs, "lam": run.penalty_lam,
+            "recipe": {**{key: RECIPE[key] for key in CHECKED_RECIPE}, "epochs": epochs, "lam": run.penalty_lam}}
+
+
 def train_run(run: Run, seed: int, splits: dict, quick: bool = False, out_dir=None) -> dict:
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds the
     seed, command, date and git revision). ``out_dir``: where the baseline weights are kept (default
@@ -292,6 +321,9 @@ def main(args: argparse.Namespace) -> int:
     if args.list:
         for choice in unreachable():
             print(f"not reachable  {choice.run:<22} {choice.reason}")
+    else:                                           # what a run killed while saving the baseline weights left
+        for stale in remove_stale(args.out_dir / WEIGHTS_DIR, WEIGHTS_TEMP_NAME):
+            log(f"removed {stale}: the temporary file of a writer that is gone")
     return run_experiment(args, EXPERIMENT, lambda: make_plan(args.runs, args.seeds),
                           lambda: mnist.load_splits(args.quick),
-                          functools.partial(train_run, out_dir=args.out_dir), describe)
+                          functools.partial(train_run, out_dir=args.out_dir), describe, expect=expected_result)

@@ -23,7 +23,8 @@ Every number is a median over the rounds; ``halves`` repeats them for the first 
 so a reader can see how much a number moves within one run.
 
 Torch and NumPy's BLAS both use ``--threads`` threads (default 1). One JSON, ``results/compare_timing.json``, with
-the command, date and git revision::
+the command, date and git revision; a file that does not count for the request (damaged, a ``--quick`` one for a
+real request, other rounds or batches: :func:`minilib.results.check_result`) is set aside and timed again::
 
     python -m minilib.reproduce compare-timing                   # a few minutes; --force re-times
     python -m minilib.reproduce compare-timing --quick --out /tmp/timing.json
@@ -39,10 +40,10 @@ import time
 
 import numpy as np
 
-from ..results import RESULTS_DIR, pin_revision, write_result
+from ..results import RESULTS_DIR, pin_revision, remove_stale_temp_files, write_result
 from . import budgets, cifar10, compare
 from ..timing import blas_threads, interleaved_times
-from .common import versions
+from .common import log, result_status, set_aside_rejected, versions
 
 HELP = "time the networks of chapters 7 and 10 in one process, interleaved (their time columns)"
 
@@ -150,6 +151,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="re-time when the file exists")
 
 
+def expected_result(seed: int, quick: bool, sizes: dict) -> dict:
+    """What the file must hold to count as done (:func:`minilib.results.check_result`): the seed, quickness and
+    ``sizes`` (rounds, batches, NumPy batches) of the request."""
+    return {"experiment": "compare-timing", "seed": seed, "quick": quick,
+            **{key: sizes[key] for key in ("rounds", "batches", "numpy_batch")}}
+
+
 def main(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
@@ -162,9 +170,15 @@ def main(args: argparse.Namespace) -> int:
     mode = "quick" if args.quick else "full"
     sizes = {**SIZES[mode], **({"rounds": args.rounds} if args.rounds is not None else {})}
     out = args.out or (pathlib.Path(tempfile.mkdtemp(prefix="minilib-timing-")) / OUT.name if args.quick else OUT)
-    if out.exists() and not args.force:
+    full = {**SIZES["full"], **({"rounds": args.rounds} if args.rounds is not None else {})}
+    problem = result_status(out, expected_result(args.seed, args.quick, sizes),
+                            expected_result(args.seed, False, full) if args.quick else None)
+    if problem is None and not args.force:
         print(f"skip: {out} exists (--force re-times)")
         return 0
+    for stale in remove_stale_temp_files(out.parent):
+        log(f"removed {stale}: the temporary file of a writer that is gone")
+    set_aside_rejected(out, problem, "compare-timing")
     pin_revision()
     start = time.perf_counter()
     torch_threads = set_threads(args.threads)

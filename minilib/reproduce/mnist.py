@@ -35,8 +35,9 @@ is 15 points). Three seeds (0, 1, 2) for every run that a claim of chapter 9 or 
 A run's name says everything that differs from the recipe:
 ``<variant>[-released][-lam<λ>][-e<epochs>][-nomaskwd]``, plus ``-numpy`` for the NumPy backend.
 ``--lam`` and ``--epochs`` add those suffixes. One JSON per
-run and seed, ``<out-dir>/<run>_seed<seed>.json``; a run whose file exists is skipped unless
-``--force``, so the sweep can be stopped and resumed::
+run and seed, ``<out-dir>/<run>_seed<seed>.json``; a run whose file counts as done (:func:`expected_result`,
+:func:`minilib.results.check_result`) is skipped unless ``--force``, so the sweep can be stopped and resumed; a
+damaged, ``--quick`` or other-recipe file is set aside (``<file>.rejected-<why>``) and its run made again::
 
     python -m minilib.reproduce mnist --list                          # the plan, and what is done
     python -m minilib.reproduce mnist --runs baseline --seeds 0       # one run, about 4.5 minutes
@@ -368,10 +369,28 @@ TRAINERS = {"torch": train_torch, "numpy": train_numpy}
 
 
 # ----------------------------------------------------------------------------- one run, the command
+# the recipe's numbers that a result must hold to count as done for a run of this recipe (expected_result)
+CHECKED_RECIPE = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "batch_size")
+
+
+def run_epochs(run: Run, quick: bool = False) -> int:
+    """Epochs a run trains for: one for a ``--quick`` smoke test, else the run's own."""
+    return 1 if quick else run.n_epochs
+
+
+def expected_result(run: Run, seed: int, quick: bool = False) -> dict:
+    """What the result file of ``run`` and ``seed`` must hold to count as done (:func:`minilib.results.check_result`):
+    the values :func:`train_run` writes for them, the recipe's numbers (:data:`CHECKED_RECIPE`) among them."""
+    epochs = run_epochs(run, quick)
+    return {"experiment": "mnist", "run": run.name, "seed": seed, "model": run.model, "backend": run.backend,
+            "quick": quick, "epochs": epochs, "lam": run.penalty_lam,
+            "recipe": {**{key: RECIPE[key] for key in CHECKED_RECIPE}, "epochs": epochs, "lam": run.penalty_lam}}
+
+
 def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds
     the seed, command, date and git revision)."""
-    epochs = 1 if quick else run.n_epochs
+    epochs = run_epochs(run, quick)
     start = time.perf_counter()
     trained = TRAINERS[run.backend](run, seed, splits, epochs)
     wall = time.perf_counter() - start
@@ -438,4 +457,5 @@ def describe(payload: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run_experiment(args, "mnist", lambda: make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam), lambda: load_splits(args.quick), train_run, describe)
+    return run_experiment(args, "mnist", lambda: make_plan(args.runs, args.seeds, args.backend, args.epochs, args.lam),
+                          lambda: load_splits(args.quick), train_run, describe, expect=expected_result)

@@ -54,7 +54,8 @@ shared 9 m p + 2 (32 s m + 32); MVNet-B 2 (9*32*32/s + 32) 32-bit numbers plus 2
 A run's name says everything that differs from the recipe: ``baseline``,
 ``basis-m<m>-s<s>[-shared]`` or ``mvnet-b-<s>``, plus ``-it<iterations>`` when
 ``--iterations`` changes the count. One JSON per run and seed, ``<out-dir>/<run>_seed<seed>.json``;
-a run whose file exists is skipped unless ``--force``::
+a run whose file counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set
+aside and made again::
 
     python -m minilib.reproduce sr --list                            # the plan, and what is done
     python -m minilib.reproduce sr --runs baseline --seeds 0         # one run, about 6 minutes
@@ -344,14 +345,36 @@ def bicubic_scores(images: dict, scale: int) -> dict:
     return {name: psnr_y(bicubic_upscale(lr, scale), hr, scale) for name, (hr, lr) in images.items()}
 
 
+# the recipe's numbers that a result must hold to count as done for a run of this recipe (expected_result)
+CHECKED_RECIPE = ("optimizer", "lr", "betas", "eps", "weight_decay")
+CHECKED_ARCHITECTURE = ("n_blocks", "width", "scale", "res_scale")
+
+
+def run_sizes(run: Run, quick: bool = False) -> dict:
+    """``{"iterations", "batch_size", "lr_patch", "log_every"}`` of a run: :data:`QUICK`'s for a ``--quick`` smoke
+    test, else the run's iterations and the recipe's sizes."""
+    if quick:
+        return {key: QUICK[key] for key in ("iterations", "batch_size", "lr_patch", "log_every")}
+    return {"iterations": run.n_iterations, **{key: RECIPE[key] for key in ("batch_size", "lr_patch", "log_every")}}
+
+
+def expected_result(run: Run, seed: int, quick: bool = False) -> dict:
+    """What the result file of ``run`` and ``seed`` must hold to count as done (:func:`minilib.results.check_result`):
+    the values :func:`train_run` writes for them, the network's size and the recipe's numbers among them."""
+    sizes = run_sizes(run, quick)
+    return {"experiment": "sr", "run": run.name, "seed": seed, "model": run.model, **_method_fields(run),
+            "quick": quick, "iterations": sizes["iterations"], "lam": run.penalty_lam,
+            "architecture": {key: ARCHITECTURE[key] for key in CHECKED_ARCHITECTURE},
+            "recipe": {**{key: RECIPE[key] for key in CHECKED_RECIPE}, **sizes, "lam": run.penalty_lam}}
+
+
 def train_run(run: Run, seed: int, data: dict, quick: bool = False) -> dict:
     """Train ``run`` with ``seed``, test it, and return the JSON payload (:func:`minilib.results.write_result`
     adds the seed, command, date and git revision)."""
     start = time.perf_counter()
-    iterations = QUICK["iterations"] if quick else run.n_iterations
-    batch_size = QUICK["batch_size"] if quick else RECIPE["batch_size"]
-    patch = QUICK["lr_patch"] if quick else RECIPE["lr_patch"]
-    log_every = QUICK["log_every"] if quick else RECIPE["log_every"]
+    sizes = run_sizes(run, quick)
+    iterations, batch_size, patch, log_every = (sizes[key] for key in ("iterations", "batch_size", "lr_patch",
+                                                                       "log_every"))
     scale = PROTOCOL["scale"]
     rng = np.random.default_rng(seed)
     model = run.build(rng)
@@ -418,4 +441,5 @@ def describe(payload: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    return run_experiment(args, "sr", lambda: make_plan(args.runs, args.seeds, args.iterations), lambda: load_data(args.quick), train_run, describe)
+    return run_experiment(args, "sr", lambda: make_plan(args.runs, args.seeds, args.iterations),
+                          lambda: load_data(args.quick), train_run, describe, expect=expected_result)

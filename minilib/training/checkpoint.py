@@ -6,10 +6,12 @@ File layout (one file)::
     {"sha256": "<hex>", "payload_bytes": <n>}\\n         JSON header
     <n bytes: torch.save(payload)>
 
-Writing goes to a temporary file in the same folder, which is flushed, fsync'ed and then renamed over the
-target with ``os.replace`` (atomic on POSIX and Windows), and the folder is fsync'ed so the rename survives a
-power cut. A process killed at any moment therefore leaves either the previous checkpoint or the new one,
-never a half-written file under the checkpoint's name. Reading checks the magic, the length and the
+Writing goes to a temporary file in the same folder, named for this process alone, which is flushed, fsync'ed and
+then renamed over the target with ``os.replace`` (atomic on POSIX and Windows), and the folder is fsync'ed so the
+rename survives a power cut (:func:`minilib.tempfiles.atomic_write`). A process killed at any moment therefore
+leaves either the previous checkpoint or the new one, never a half-written file under the checkpoint's name; the
+temporary file it may leave is removed when the next run starts in that folder (:func:`remove_stale_temp_files`).
+Reading checks the magic, the length and the
 SHA-256 before unpickling, so a truncated or bit-flipped file raises :class:`CheckpointError` naming it
 instead of resuming from garbage; the payload is then read with ``torch.load(weights_only=True)``, which
 refuses arbitrary pickled objects.
@@ -19,10 +21,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
+import re
 from pathlib import Path
 
 import torch
+
+from ..tempfiles import atomic_write, remove_stale
 
 MAGIC = b"minilib-checkpoint 1\n"
 _MAX_HEADER = 4096
@@ -37,38 +41,32 @@ class CheckpointError(ValueError):
         self.path = Path(path)
 
 
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on Windows.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path, payload: dict) -> Path:
-    """Write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically; returns the path.
+
+    The temporary file is ``.<name>.<pid>.<16 hex digits>.tmp`` (:func:`minilib.tempfiles.atomic_write`): no other
+    writer shares it, and :func:`remove_stale_temp_files` knows whose it is."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     data = buffer.getvalue()
     header = json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "payload_bytes": len(data)}).encode() + b"\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + header)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return path
+
+    def write(f):
+        f.write(MAGIC + header)
+        f.write(data)
+
+    return atomic_write(path, write)
+
+
+# ".<name>.<pid>.<hex>.tmp" of atomic_write, and ".<name>.<pid>.tmp" of the code before it
+CHECKPOINT_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)(?:\.[0-9a-f]{16})?\.tmp$")
+
+
+def remove_stale_temp_files(folder) -> list:
+    """Remove the temporary files that writers killed mid-save left in ``folder`` (those whose process is gone, or
+    untouched for an hour: :func:`minilib.tempfiles.remove_stale`); the trainer calls it when a run starts.
+    Returns the removed paths."""
+    return remove_stale(folder, CHECKPOINT_TEMP_NAME)
 
 
 def read_verified_bytes(path) -> bytes:

@@ -41,11 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import results
 from ..results import write_result
 from ..torch.common import choice, flag, integer, real
 from ..torch.convert import METHODS
 from ..torch.zoo import MODELS, build_model
-from . import distributed
+from . import checkpoint, distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_data
 from .loop import Diverged, forward_objective, update
@@ -270,6 +271,9 @@ class Trainer:
         self.data = load_data(config)
         self.steps_per_epoch = distributed.check_batch(config.batch_size, ctx.world_size, len(self.data.train))
         self.out = Path(config.out)
+        if ctx.is_main:             # what a run killed mid-save left here (its writer is gone)
+            checkpoint.remove_stale_temp_files(self.out)
+            results.remove_stale_temp_files(self.out)
 
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         try:

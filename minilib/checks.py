@@ -74,22 +74,26 @@ def non_negative_pair(value, name: str) -> tuple[int, int]:
     return pair
 
 
+def integer(value, name: str, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """An integer >= ``minimum`` (NumPy integers too; bools are rejected: ``True`` is not a channel count);
+    None too with ``allow_none`` (returned as None)."""
+    if value is None and allow_none:
+        return None
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return int(value)
+
+
 def positive_int(value, name: str) -> int:
     """An integer >= 1 (bools are rejected: ``True`` is not a channel count)."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}={value} must be >= 1")
-    return int(value)
+    return integer(value, name, 1)
 
 
 def non_negative_int(value, name: str) -> int:
     """An integer >= 0 (bools are rejected)."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name}={value} must be >= 0")
-    return int(value)
+    return integer(value, name, 0)
 
 
 def one_of(value, name: str, choices) -> str:
@@ -293,16 +297,20 @@ def gib(nbytes) -> str:
 
 
 def fits_in_memory(shape, dtype, what: str, cause: str) -> None:
-    """Refuse up front an array of ``shape`` and ``dtype`` larger than :func:`memory_limit`.
+    """Refuse up front an array of ``shape`` and ``dtype`` (a NumPy dtype, or a torch one) larger than
+    :func:`memory_limit`.
 
     ``what`` names the array (``"the output (N, F, OH, OW)"``), ``cause`` the arguments that make it
     so large (``"x.shape=(1, 1, 5, 5), padding=(100000, 100000)"``). NumPy would otherwise fail with a
     ``MemoryError`` (or the OS kill the process) after minutes of work, or not at all until swapping.
     """
-    count = math.prod(int(v) for v in shape)
-    nbytes = count * np.dtype(dtype).itemsize
+    try:
+        itemsize, dtype_name = np.dtype(dtype).itemsize, np.dtype(dtype).name
+    except TypeError:                   # a torch dtype (the twins' parameters): it knows its size too
+        itemsize, dtype_name = dtype.itemsize, str(dtype)
+    nbytes = math.prod(int(v) for v in shape) * itemsize
     limit = memory_limit()
     if nbytes > limit:
-        raise ValueError(f"{what} of shape {tuple(int(v) for v in shape)} ({np.dtype(dtype).name}) would need "
+        raise ValueError(f"{what} of shape {tuple(int(v) for v in shape)} ({dtype_name}) would need "
                          f"{gib(nbytes)}, more than the {gib(limit)} one array may take "
                          f"(minilib.checks.memory_limit); caused by {cause}")

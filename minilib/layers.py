@@ -72,7 +72,7 @@ class Module:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy arrays into the parameters and buffers; keys and shapes must match exactly."""
+        """Copy NumPy arrays into the parameters and buffers; keys and shapes must match exactly."""
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of arrays (a state_dict), got {checks.describe(state)}")
         own = self.state_dict()
@@ -80,7 +80,9 @@ class Module:
             missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
             raise KeyError(f"state keys do not match: missing {missing}, unexpected {unexpected}")
         for key, target in own.items():
-            value = np.asarray(state[key])
+            value = state[key]
+            if not isinstance(value, np.ndarray):     # as torch's load_state_dict wants tensors: no lists
+                raise TypeError(f"state[{key!r}] must be a numpy.ndarray, got {checks.describe(value)}")
             if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
                 raise TypeError(f"state[{key!r}] must be a numeric array, got dtype {value.dtype}")
             if value.shape != target.shape:
@@ -147,14 +149,15 @@ def uniform_init(rng, bound, shape):
     return rng.uniform(-bound, bound, size=shape)
 
 
-def check_parameters(layer: str, shapes, cause: str) -> None:
-    """Refuse a layer whose float64 parameters would not fit in memory, before drawing any of them.
+def check_parameters(layer: str, shapes, cause: str, dtype=np.float64) -> None:
+    """Refuse a layer whose parameters would not fit in memory, before drawing any of them.
 
-    ``shapes`` are the parameter shapes, ``cause`` the constructor arguments behind them
-    (``"in_channels=100000, out_channels=100000, kernel_size=(3, 3)"``).
+    ``shapes`` are (name, shape) pairs, ``cause`` the constructor arguments behind them
+    (``"in_channels=100000, out_channels=100000, kernel_size=(3, 3)"``); ``dtype`` the parameters'
+    (float64 for the NumPy layers; the torch twins pass their torch dtype).
     """
     for name, shape in shapes:
-        checks.fits_in_memory(shape, np.float64, f"{layer}'s parameter {name!r}", cause)
+        checks.fits_in_memory(shape, dtype, f"{layer}'s parameter {name!r}", cause)
 
 
 class Conv2d(Module):

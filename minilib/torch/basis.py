@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import checks
 from ..basis import basis_cost, configure_layer
-from .common import check_input, choice, dtype_of, flag, generator, uniform_
+from .common import check_input, choice, dtype_of, flag, generator, parameters_fit, uniform_
 
 SPLIT_MODES = ("reshape", "loop")
 DEFAULT_SPLIT_MODE = "reshape"
@@ -35,6 +35,8 @@ class SharedBasis(nn.Module):
         self.basis_channels = checks.positive_int(basis_channels, "basis_channels")
         self.kernel_size = checks.positive_pair(kernel_size, "kernel_size")
         rng, dtype = generator(rng), dtype_of(dtype)
+        parameters_fit("SharedBasis", [("basis", (self.n_basis, self.basis_channels, *self.kernel_size))], dtype,
+                       f"n_basis={n_basis}, basis_channels={basis_channels}, kernel_size={self.kernel_size}")
         self.basis = nn.Parameter(torch.empty((self.n_basis, self.basis_channels, *self.kernel_size),
                                               device=device, dtype=dtype))
         self.reset_parameters(rng)
@@ -96,6 +98,10 @@ class BasisConv2d(nn.Module):
         self.split_mode = choice(split_mode, "split_mode", SPLIT_MODES)
         bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
 
+        owned = [("basis", (shape.m, shape.p, *shape.kernel))] if basis is None else []
+        parameters_fit("BasisConv2d", owned + [("coeff", (shape.n, shape.s * shape.m))], dtype,
+                       f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={shape.kernel}, "
+                       f"n_basis={n_basis}, basis_channels={basis_channels}")
         factory = dict(device=device, dtype=dtype)
         self.owns_basis = basis is None
         if basis is None:

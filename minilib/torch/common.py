@@ -10,7 +10,6 @@ non-finite loss, :mod:`minilib.training`).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
@@ -34,59 +33,34 @@ def show(value, limit: int = 60) -> str:
 
 
 # ----------------------------------------------------------------------------- scalar arguments
-def flag(value, name: str) -> bool:
-    """A real bool (NumPy's ``bool_`` too); ``1``, ``"no"`` or None are not flags."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {show(value)}")
-    return bool(value)
+# The rules a number, a count, a flag, a choice or a seed must follow are the NumPy core's (minilib.checks): one
+# validation layer, one message for one mistake. The torch side only adds None meaning torch's own generator.
+flag = checks.flag          # a real bool (NumPy's bool_ too); 1, "no" or None are not flags
+choice = checks.one_of      # one of a few allowed strings; a non-string (even an unhashable one) is a TypeError
+integer = checks.integer    # an int (NumPy integers too, bools not) >= minimum; None too with allow_none
 
-
-def choice(value, name: str, choices) -> str:
-    """One of a few allowed strings (a non-string, even an unhashable one, names the argument too)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}, got {show(value)}")
-    return checks.one_of(value, name, tuple(choices))
+# real()'s rules as the bounds of checks.number
+RULES = {">= 0": dict(low=0), "> 0": dict(low=0, low_open=True), "[0, 1)": dict(low=0, high=1, high_open=True),
+         "any": {}}
 
 
 def real(value, name: str, rule: str = ">= 0", allow_none: bool = False) -> float | None:
-    """A finite real number satisfying ``rule``: ``">= 0"``, ``"> 0"``, ``"[0, 1)"`` or ``"any"``.
+    """A finite real number satisfying ``rule``: ``">= 0"``, ``"> 0"``, ``"[0, 1)"`` or ``"any"``
+    (:func:`minilib.checks.number`); None too with ``allow_none``.
 
     ``TypeError`` for a non-number (bools included: ``True`` is no learning rate), ``ValueError`` for NaN, inf or
-    a number outside the rule, e.g. ``lr=inf must be >= 0 and finite``, ``momentum=1 must be in [0, 1)``.
+    a number outside the rule, e.g. ``lr=inf must be a finite number >= 0``, ``momentum=1 must be in [0, 1)``.
     """
     if value is None and allow_none:
         return None
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number{' or None' if allow_none else ''}, got {show(value)}")
-    x = float(value)
-    holds = {">= 0": lambda: x >= 0, "> 0": lambda: x > 0, "[0, 1)": lambda: 0 <= x < 1, "any": lambda: True}[rule]
-    if not (math.isfinite(x) and holds()):
-        says = {"any": "finite", "[0, 1)": "in [0, 1)"}.get(rule, f"{rule} and finite")
-        raise ValueError(f"{name}={value!r} must be {says}")
-    return x
-
-
-def integer(value, name: str, minimum: int = 1, allow_none: bool = False) -> int | None:
-    """An int (NumPy integers too, bools not) >= ``minimum``; None too with ``allow_none``."""
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int{' or None' if allow_none else ''}, got {show(value)}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return int(value)
+    return checks.number(value, name, **RULES[rule])
 
 
 def generator(rng, name: str = "rng") -> np.random.Generator | None:
-    """The NumPy Generator ``rng`` stands for: a Generator as it is, an int seed >= 0 as
-    ``numpy.random.default_rng(seed)``, None as None (the caller's default: a fresh generator, or torch's own)."""
-    if rng is None or isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        if rng < 0:
-            raise ValueError(f"{name}={rng} must be a seed >= 0")
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{name} must be a numpy.random.Generator, an int seed or None, got {show(rng)}")
+    """The NumPy Generator ``rng`` stands for (:func:`minilib.checks.rng`): a Generator as it is, an int seed >= 0
+    as ``numpy.random.default_rng(seed)``; but None stays None (the caller's default: torch's own generator for a
+    twin, a fresh NumPy one for a builder that draws every layer from one generator)."""
+    return None if rng is None else checks.rng(rng, name)
 
 
 def dtype_of(dtype, name: str = "dtype", allow_none: bool = True) -> torch.dtype | None:
@@ -115,6 +89,15 @@ def module(value, name: str = "module") -> nn.Module:
                         f"the network with minilib.torch (the twins VersatileConv2d, BasisConv2d, FullStackConv2d, "
                         f"or minilib.torch.models.build / lenet for a spec) instead of converting the NumPy one")
     raise TypeError(f"{name} must be a torch.nn.Module, got {show(value)}")
+
+
+def parameters_fit(layer: str, shapes, dtype: torch.dtype | None, cause: str) -> None:
+    """Refuse a twin whose parameters would not fit in memory before torch allocates them, as the NumPy layers are
+    refused (:func:`minilib.layers.check_parameters`): a ``ValueError`` giving the size and ``cause``, the
+    constructor arguments behind it, instead of torch's allocation error (or an overflowed storage size).
+    ``shapes``: (name, shape) pairs; ``dtype``: the layer's (None: torch's default)."""
+    from ..layers import check_parameters               # the NumPy core: no torch import there
+    check_parameters(layer, shapes, cause, torch.get_default_dtype() if dtype is None else dtype)
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -185,6 +168,8 @@ def standard_conv(in_channels, out_channels, kernel_size, stride=1, padding=0, b
     stride = checks.positive_pair(stride, "stride")
     padding = checks.non_negative_pair(padding, "padding")
     bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
+    parameters_fit("Conv2d", [("weight", (out_channels, in_channels, *kernel_size))], dtype,
+                   f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={kernel_size}")
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias,
                      device=device, dtype=dtype)
     if rng is not None:

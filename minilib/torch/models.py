@@ -7,13 +7,12 @@ network in both backends. This module imports the NumPy specs; the NumPy side ne
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from .. import checks
 from ..models import method_of, resolve, variant
-from .common import dtype_of, generator
+from .common import dtype_of
 
 LAYERS = {                  # kind -> factory(**kwargs) of the layers that are no method's convolution
     "maxpool": lambda **kw: nn.MaxPool2d(**kw),
@@ -41,8 +40,7 @@ def build(spec, in_channels=1, num_classes=10, rng=None, dtype=torch.float64) ->
     in_channels = checks.positive_int(in_channels, "in_channels")
     num_classes = checks.positive_int(num_classes, "num_classes")
     dtype = dtype_of(dtype, allow_none=False)
-    rng = generator(rng)
-    rng = np.random.default_rng() if rng is None else rng
+    rng = checks.rng(rng)       # one Generator for every layer (None: a fresh one), so the layers draw in turn
     layers = []
     for kind, channels, kwargs in resolve(spec, in_channels, num_classes):
         method = method_of(kind, kwargs, "twin")

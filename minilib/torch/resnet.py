@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import checks, methods
 from .basis import SharedBasis
-from .common import dtype_of, flag, generator, standard_conv, uniform_
+from .common import dtype_of, flag, standard_conv, uniform_
 
 METHODS = tuple(methods.REGISTRY)
 STAGES = 3                      # CIFAR ResNets: widths w, 2w, 4w
@@ -213,8 +212,7 @@ def cifar_resnet(depth=20, width=16, method="baseline", num_classes=10, rng=None
     widths = tuple(width * 2 ** i for i in range(STAGES))
     options = _method_options(method, method_kw, widths)
     dtype = dtype_of(dtype, allow_none=False)
-    rng = generator(rng)
-    rng = np.random.default_rng() if rng is None else rng
+    rng = checks.rng(rng)       # one Generator for every layer (None: a fresh one), so the layers draw in turn
 
     stem = standard_conv(3, width, 3, padding=1, bias=False, rng=rng, dtype=dtype)
     make_conv = _ConvFactory(method, widths, options, rng, dtype)

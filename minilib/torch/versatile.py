@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import checks
 from ..versatile import CHANNEL_MODES, COMBINE_MODES, square_kernel, versatile_cost, versatile_shape
-from .common import check_input, choice, dtype_of, flag, generator
+from .common import check_input, choice, dtype_of, flag, generator, parameters_fit
 
 
 class VersatileConv2d(nn.Module):
@@ -61,6 +61,8 @@ class VersatileConv2d(nn.Module):
         self.shared_bias = shared_bias
         self.s, self.n, self.c_hat, self.primaries = shape.s, shape.n, shape.c_hat, shape.primaries
 
+        parameters_fit("VersatileConv2d", [("weight", shape.weight_shape), ("bias", (out_channels,))], dtype,
+                       f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={kernel_size!r}")
         factory = dict(device=device, dtype=dtype)
         self.weight = nn.Parameter(torch.empty(shape.weight_shape, **factory))
         bias_shape = (shape.primaries,) if self.shared_bias else (out_channels,)

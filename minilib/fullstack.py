@@ -116,8 +116,9 @@ def ste_gradient(dmasks, latent):
     return dmasks * (np.abs(latent) <= 1)
 
 
-def _check_args(x, filters, mask_latent, bias, out_channels, masks):
-    """(k, s, n) implied by the arrays; every shape must fit Eq. 3-5."""
+def _check_args(x, filters, mask_latent, bias, out_channels, masks, *, needs_x=True):
+    """(k, s, n) implied by the arrays; every shape must fit Eq. 3-5 (``x`` is not checked without ``needs_x``:
+    :func:`dense_weight` has none)."""
     checks.array(filters, "filters", 4, "(k, c, kh, kw)")
     checks.array(mask_latent, "mask_latent", 4, "(s or out_channels, c, kh, kw)")
     checks.one_of(masks, "masks", MASK_MODES)
@@ -125,7 +126,7 @@ def _check_args(x, filters, mask_latent, bias, out_channels, masks):
     if mask_latent.shape[1:] != per_filter:
         raise ValueError(f"mask_latent has shape {mask_latent.shape} but filters {filters.shape}: every mask has the "
                          f"shape (c, kh, kw) = {per_filter} of a full-stack filter (Eq. 3)")
-    if x is not None:
+    if needs_x:
         checks.array(x, "x", 4, "(N, c, H, W)")
         if x.shape[1] != per_filter[0]:
             raise ValueError(f"x has {x.shape[1]} channels but filters expect in_channels={per_filter[0]} "
@@ -156,7 +157,7 @@ def dense_weight(filters, binary_masks, out_channels=None, masks="shared"):
     ``binary_masks`` are the masks M themselves (binarize the latent first); any real values
     are accepted, which the tests use to differentiate with respect to M.
     """
-    k, _, n = _check_args(None, filters, binary_masks, None, out_channels, masks)
+    k, _, n = _check_args(None, filters, binary_masks, None, out_channels, masks, needs_x=False)
     checks.fits_in_memory((n, *filters.shape[1:]), np.result_type(filters.dtype, binary_masks.dtype),
                           "the dense weight (out_channels, c, kh, kw)",
                           f"out_channels={n}, filters.shape={filters.shape}")
@@ -196,6 +197,7 @@ def fullstack_conv2d_backward_dense(dout, cache, mask_grad=True):
     of dW[o] ∘ m_(o), dM_(j) = sum over the sub-filters using mask j of dW[o] ∘ b_{o mod k}, and
     dmask_latent = STE(dM). ``mask_grad=False`` skips it (None): fixed masks.
     """
+    mask_grad = checks.flag(mask_grad, "mask_grad")
     conv_cache, filters, mask_latent, binary, masks = cache
     dx, dweight, dbias = conv2d_backward_fast(dout, conv_cache)
     dfilters, dmasks = _dense_weight_adjoint(dweight, filters, binary, masks)
@@ -277,6 +279,7 @@ def fullstack_conv2d_backward(dout, cache, mask_grad=True):
     and dmask_latent = STE(dM) = dM * 1[|latent| <= 1]. ``mask_grad=False`` skips it (None).
     dbias is None without a bias.
     """
+    mask_grad = checks.flag(mask_grad, "mask_grad")
     x_cl, filters, mask_latent, mask_cols, has_bias, (k, s, n, masks), geometry = cache
     kernel, stride, (ph, pw), _, (oh, ow) = geometry
     n_images, h, w, _ = x_cl.shape
@@ -354,8 +357,18 @@ def _mask_groups(n_masks, n_filters):
     """Row indices of the masks of each full-stack filter: all rows (shared) or rows i, i+k, ... (separate)."""
     if n_filters is None:
         return [np.arange(n_masks)]
+    k = separate_filters(n_filters, n_masks)
+    return [np.arange(i, n_masks, k) for i in range(k)]
+
+
+def separate_filters(n_filters, n_masks: int) -> int:
+    """k = ``n_filters`` for separate masks: an int from 1 to the number of masks, since each of the k full-stack
+    filters owns at least one (masks i, i+k, ...; Eq. 4-5). A larger k would leave filters without masks."""
     k = checks.positive_int(n_filters, "n_filters")
-    return [np.arange(i, n_masks, k) for i in range(min(k, n_masks))]
+    if k > n_masks:
+        raise ValueError(f"n_filters={k} must be at most the {n_masks} masks of mask_latent (mask_latent.shape[0]): "
+                         f"each of the k full-stack filters owns masks i, i+k, ... (Eq. 4-5)")
+    return k
 
 
 def _gram_residual(binary_columns):

@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import checks
-from ..fullstack import MASK_MODES, configure_layer, fullstack_cost
-from .common import check_input, choice, dtype_of, flag, generator, module, real, tensor, uniform_
+from ..fullstack import MASK_MODES, configure_layer, fullstack_cost, separate_filters
+from .common import check_input, choice, dtype_of, flag, generator, module, parameters_fit, real, tensor, uniform_
 
 
 class BinarizeSTE(torch.autograd.Function):
@@ -81,10 +80,13 @@ class FullStackConv2d(nn.Module):
                  learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None):
         super().__init__()
         choice(masks, "masks", MASK_MODES)
-        flag(learn_masks, "learn_masks")
+        # configure_layer checks every argument, learn_masks too, as for the NumPy layer (one message for both)
         shape = configure_layer(self, in_channels, out_channels, kernel_size, s, stride, padding, masks, learn_masks,
                                 n_filters)
         bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
+        parameters_fit("FullStackConv2d", [("filters", (shape.k, shape.c, *shape.kernel)),
+                                           ("mask_latent", shape.mask_shape)], dtype,
+                       f"in_channels={in_channels}, out_channels={out_channels}, kernel_size={shape.kernel}, s={s}")
         factory = dict(device=device, dtype=dtype)
         self.filters = nn.Parameter(torch.empty((shape.k, shape.c, *shape.kernel), **factory))
         latent = torch.empty(shape.mask_shape, **factory)
@@ -147,6 +149,10 @@ class FullStackConv2d(nn.Module):
 def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
     """M (D, rows): the binarised masks as columns, differentiable by the straight-through estimator."""
     tensor(mask_latent, "mask_latent")
+    if mask_latent.dtype not in (torch.float32, torch.float64):
+        # the Gram matrix M^T M sums D = c*kh*kw products of ±1: float16 holds such sums exactly only up to 2048
+        raise TypeError(f"mask_latent must be float32 or float64, got {mask_latent.dtype}: the Gram matrix of Eq. 7 "
+                        f"sums c*kh*kw products, more than half precision holds exactly; pass mask_latent.float()")
     if mask_latent.dim() != 4:
         raise ValueError(f"mask_latent must be a 4-dimensional tensor (s or out_channels, c, kh, kw), "
                          f"got shape {tuple(mask_latent.shape)}")
@@ -170,8 +176,8 @@ def ortho_loss(mask_latent: torch.Tensor, n_filters=None) -> torch.Tensor:
     columns = _mask_columns(mask_latent)
     if n_filters is None:
         return 0.5 * _gram_residual(columns).square().sum()
-    k = checks.positive_int(n_filters, "n_filters")
     d, n = columns.shape
+    k = separate_filters(n_filters, n)
     s = -(-n // k)
     # All k filters at once, as one batched product instead of k small ones (a Python loop over k = 250 filters
     # took longer than the rest of a training step). Filter i owns columns i, i + k, ...: zero-padded to k*s

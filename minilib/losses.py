@@ -19,7 +19,8 @@ def softmax_cross_entropy(logits, labels):
     """
     checks.array(logits, "logits", 2, "(N, num_classes)")
     checks.samples(logits, "logits")
-    labels = np.asarray(labels)
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"labels must be a numpy.ndarray of integer class labels, got {checks.describe(labels)}")
     if labels.shape != (logits.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers of shape ({logits.shape[0]},), got {labels.dtype} {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):

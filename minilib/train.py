@@ -23,8 +23,20 @@ from .data.batches import minibatches
 from .layers import Module
 
 
+EVAL_BATCH_SIZE = 256      # evaluate's mini-batch size; fit's validation passes use it too
+
+
 class Diverged(RuntimeError):
-    """The training objective stopped being finite (as :class:`minilib.training.Diverged` in the torch loop)."""
+    """The training objective stopped being finite (as :class:`minilib.training.Diverged` in the torch loop).
+
+    Says where: ``epoch`` and ``batch`` (both from 1, the batch within its epoch) of ``batches_per_epoch``, and
+    holds ``history``, what :func:`fit` would have returned for the parts of epochs completed before, so that a
+    sweep can record the run as diverged (as the torch loop's ``on_nonfinite="record"`` does).
+    """
+
+    def __init__(self, message: str, *, epoch=None, batch=None, batches_per_epoch=None, history=None):
+        super().__init__(message)
+        self.epoch, self.batch, self.batches_per_epoch, self.history = epoch, batch, batches_per_epoch, history
 
 
 def _check_data(model, loss_fn, x, y, x_name="x", y_name="y"):
@@ -42,12 +54,25 @@ def _check_data(model, loss_fn, x, y, x_name="x", y_name="y"):
     checks.samples(x, x_name)
 
 
-def _check_finite(value, what, epoch, batch, n_batches):
+def _check_finite(value, what, epoch, batch, n_batches, history=None):
     """Stop with :class:`Diverged` when the loss or penalty of a mini-batch is NaN or inf."""
     if not np.isfinite(value):
         raise Diverged(f"the {what} is not finite ({value}) at epoch {epoch}, mini-batch {batch} of {n_batches}; "
                        f"training stopped before that batch's update (a NaN gradient would poison every weight): "
-                       f"lower the learning rate or check the data")
+                       f"lower the learning rate or check the data",
+                       epoch=epoch, batch=batch, batches_per_epoch=n_batches, history=history)
+
+
+def _batch_loss(loss_fn, scores, targets, y_name):
+    """``loss_fn(scores, targets)`` for one mini-batch whose targets come from ``y_name``: the loss's own complaint
+    (``labels must lie in [0, 3)``) is raised again with the argument named, so that it points at the caller's
+    data rather than at the loss's parameter names."""
+    try:
+        return loss_fn(scores, targets)
+    except (TypeError, ValueError) as error:
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        name = getattr(loss_fn, "__name__", "loss_fn")
+        raise kind(f"{name} refused a mini-batch of the model's output and {y_name}: {error}") from error
 
 
 def _accuracy_count(scores, y):
@@ -58,24 +83,31 @@ def _accuracy_count(scores, y):
     return int((scores.argmax(axis=1) == y).sum())
 
 
-def evaluate(model, loss_fn, x, y, batch_size=256):
+def evaluate(model, loss_fn, x, y, batch_size=EVAL_BATCH_SIZE):
     """Mean loss and accuracy (None for non-classification targets) in eval mode.
 
     The model's train/eval mode is restored afterwards. ``x`` and ``y`` must hold the same
     number of samples, at least one.
     """
-    _check_data(model, loss_fn, x, y)
+    return _evaluate(model, loss_fn, x, y, batch_size, "x", "y")
+
+
+def _evaluate(model, loss_fn, x, y, batch_size, x_name, y_name):
+    """:func:`evaluate` with the names its errors give ``x`` and ``y`` (``x_val``, ``y_val`` inside :func:`fit`)."""
+    _check_data(model, loss_fn, x, y, x_name, y_name)
     checks.positive_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0, len(x)
-    for idx in minibatches(n, batch_size):
-        scores = model.forward(x[idx])
-        loss, _ = loss_fn(scores, y[idx])
-        total_loss += float(loss) * len(idx)
-        count = _accuracy_count(scores, y[idx])
-        correct = None if count is None else correct + count
-    model.train(was_training)
+    try:
+        for idx in minibatches(n, batch_size):
+            scores = model.forward(x[idx])
+            loss, _ = _batch_loss(loss_fn, scores, y[idx], y_name)
+            total_loss += float(loss) * len(idx)
+            count = _accuracy_count(scores, y[idx])
+            correct = None if count is None else correct + count
+    finally:
+        model.train(was_training)
     return total_loss / n, (None if correct is None else correct / n)
 
 
@@ -142,13 +174,13 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
             for b in part_batches:
                 idx = batches[b]
                 scores = model.forward(x[idx])
-                loss, dscores = loss_fn(scores, y[idx])
-                _check_finite(float(loss), "loss", epoch, b + 1, len(batches))
+                loss, dscores = _batch_loss(loss_fn, scores, y[idx], "y")
+                _check_finite(float(loss), "loss", epoch, b + 1, len(batches), history)
                 optimizer.zero_grad()
                 model.backward(dscores)
                 if regularizer is not None:     # after backward: layers overwrite their grads there
                     penalty = float(regularizer())
-                    _check_finite(penalty, "penalty", epoch, b + 1, len(batches))
+                    _check_finite(penalty, "penalty", epoch, b + 1, len(batches), history)
                     total_penalty += penalty * len(idx)
                 optimizer.step()
                 total_loss, seen = total_loss + float(loss) * len(idx), seen + len(idx)
@@ -163,7 +195,7 @@ def fit(model, loss_fn, optimizer, x, y, *, epochs, batch_size, rng, x_val=None,
             if regularizer is not None:
                 history["penalty"].append(total_penalty / max(seen, 1))
             if x_val is not None:
-                val_loss, val_acc = evaluate(model, loss_fn, x_val, y_val)
+                val_loss, val_acc = _evaluate(model, loss_fn, x_val, y_val, EVAL_BATCH_SIZE, "x_val", "y_val")
                 history["val_loss"].append(val_loss)
                 history["val_accuracy"].append(val_acc)
             history["seconds"].append(time.perf_counter() - start)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..torch.common import choice, integer, module, real
+from ..torch.common import choice, integer, module, real, same_dtype
 from ..torch.fullstack import ortho_penalty
 
 OPTIMIZERS = ("sgd", "adam")
@@ -386,25 +386,58 @@ def predict(model, inputs: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on NumPy ``(x, y)`` in eval mode (the mode is restored)."""
+    """Mean cross-entropy and accuracy of ``model`` on NumPy ``(x, y)`` in eval mode (the mode is restored).
+
+    ``x``: floating samples (N, ...) in the dtype of the model's parameters; ``y``: N integer class labels (any
+    integer dtype), each in [0, K) for the model's K outputs."""
     batch_size = integer(batch_size, "batch_size", 1)
+    model = module(model, "model")
     for name, array in (("x", x), ("y", y)):
-        if not isinstance(array, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
+        if not isinstance(array, np.ndarray) or array.ndim == 0:
+            raise TypeError(f"{name} must be a numpy.ndarray of samples, got {type(array).__name__}")
     if len(x) == 0:
         raise ValueError("evaluate needs at least one sample, got x of length 0")
     if len(y) != len(x):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels; they must match")
+    _check_samples(model, x, y)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
-    for start in range(0, len(x), batch_size):
-        scores = model(torch.from_numpy(x[start:start + batch_size]))
-        target = torch.from_numpy(y[start:start + batch_size])
-        total_loss += F.cross_entropy(scores, target, reduction="sum").item()
-        correct += int((scores.argmax(dim=1) == target).sum())
-    model.train(was_training)
+    try:
+        for start in range(0, len(x), batch_size):
+            scores = model(torch.from_numpy(x[start:start + batch_size]))
+            if start == 0:
+                _check_labels(y, scores.shape[1:])
+            target = torch.from_numpy(y[start:start + batch_size]).long()     # int64 labels: the very same tensor
+            total_loss += F.cross_entropy(scores, target, reduction="sum").item()
+            correct += int((scores.argmax(dim=1) == target).sum())
+    finally:
+        model.train(was_training)
     return total_loss / len(x), correct / len(x)
+
+
+def _check_samples(model, x: np.ndarray, y: np.ndarray) -> None:
+    """Floating ``x`` in the dtype of ``model``'s parameters (what its layers compute in) and integer labels ``y``
+    (N,), as ``F.cross_entropy`` takes them; torch's own errors for either name neither."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"x must hold floating samples (float32 or float64), got dtype {x.dtype}; convert it, "
+                        f"e.g. x.astype(np.float32)")
+    parameter = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if parameter is not None:
+        same_dtype(torch.from_numpy(x[:0]), parameter)
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise TypeError(f"y must be class labels: integers of shape ({len(y)},), got {y.dtype} of shape {y.shape}")
+
+
+def _check_labels(y: np.ndarray, output_shape) -> None:
+    """Every label a class of the model's output (N, K): in [0, K)."""
+    classes = output_shape[0] if len(output_shape) == 1 else None
+    if classes is None:
+        raise ValueError(f"the model's output must be (N, K) class scores for evaluate's cross-entropy, got per "
+                         f"sample shape {tuple(output_shape)} (y holds class labels)")
+    if y.min() < 0 or y.max() >= classes:
+        raise ValueError(f"y must hold class labels in [0, {classes}) for the model's {classes} outputs, got range "
+                         f"[{y.min()}, {y.max()}]")
 
 
 def set_threads(threads: int) -> int:

@@ -25,6 +25,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import checks
 from .registry import ArraySpec, DatasetIntegrityError, DatasetNotFoundError, FileSpec
 
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions (N, rows, cols)
@@ -100,6 +101,32 @@ def integrity_error(path: Path, problem: str, fix_hint: str) -> DatasetIntegrity
     return DatasetIntegrityError(f"Corrupted dataset file {path}: {problem}. {fix_hint}", path=path)
 
 
+# --------------------------------------------------------------------------------------------------
+# Arguments: a wrong one is the caller's mistake (TypeError/ValueError naming it), not a damaged file
+# --------------------------------------------------------------------------------------------------
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def path_argument(path, name: str = "path") -> Path:
+    """A file path: a ``str`` or ``os.PathLike`` (``Path``), as a :class:`~pathlib.Path`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike (a pathlib.Path), got {checks.describe(path)}")
+    return Path(path)
+
+
+def sha256_argument(value, name: str = "expected_sha256") -> str | None:
+    """None (no check) or a SHA-256 as ``hashlib``'s ``hexdigest()`` writes it: 64 lowercase hex digits. Anything
+    else could never match, and would blame the file for the caller's typo."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a SHA-256 hex string (64 lowercase hex digits) or None, "
+                        f"got {checks.describe(value)}")
+    if not _SHA256_HEX.fullmatch(value):
+        raise ValueError(f"{name}={value!r} must be a SHA-256 hex string: 64 lowercase hex digits")
+    return value
+
+
 def _require_file(path: Path) -> None:
     if path.is_dir():
         raise DatasetNotFoundError(f"{path} is a directory, where the dataset file {path.name} goes; move it away")
@@ -165,7 +192,7 @@ def file_sha256(path: str | os.PathLike, checksum: str = "file", fix_hint: str =
     (the registry's size) stops at that size with :class:`DatasetIntegrityError`. Digests are cached per process,
     keyed by the file's path, inode, size, mtime and ctime (see :func:`clear_verification_cache`).
     """
-    path = Path(path)
+    path = path_argument(path)
     if checksum not in ("file", "gunzip"):
         raise ValueError(f"checksum={checksum!r} must be 'file' or 'gunzip' (npz arrays are hashed by read_npz)")
     before = _stat_key(path)
@@ -228,7 +255,14 @@ def read_idx(path: str | os.PathLike, expected_sha256: str | None = None, *, exp
     first raises :class:`DatasetIntegrityError` naming the file and ending with ``fix_hint``. A gzip bomb under a
     data set's name therefore stops after ``expected_size`` bytes, with a small memory footprint.
     """
-    path = Path(path)
+    path = path_argument(path)
+    expected_sha256 = sha256_argument(expected_sha256)
+    if expected_magic is not None:      # an IDX magic number is 0x0000TTDD: two zero bytes, type, dimensions
+        expected_magic = checks.integer(expected_magic, "expected_magic", 0)
+        if expected_magic > 0xFFFF:
+            raise ValueError(f"expected_magic={expected_magic} must be an IDX magic number 0x0000TTDD, at most "
+                             f"{0xFFFF} (e.g. {IDX_LABELS_MAGIC} for labels, {IDX_IMAGES_MAGIC} for images)")
+    expected_size = checks.integer(expected_size, "expected_size", 0, allow_none=True)
     _require_file(path)
     before = _stat_key(path)
     raw, digest = _gunzip_stream(path, fix_hint, expected_size, idx_header=True)
@@ -264,7 +298,7 @@ def read_npz(path: str | os.PathLike, arrays: Mapping[str, ArraySpec] | None = N
     A missing file raises :class:`DatasetNotFoundError`; an unreadable archive, a missing member or a mismatch
     raises :class:`DatasetIntegrityError`.
     """
-    path = Path(path)
+    path = path_argument(path)
     _require_file(path)
     out: dict[str, np.ndarray] = {}
     try:
@@ -316,7 +350,7 @@ def read_image(path: str | os.PathLike, expected_sha256: str | None = None, *, c
 
     if checksum not in ("file", "pixels"):
         raise ValueError(f"checksum={checksum!r} must be 'file' or 'pixels'")
-    path = Path(path)
+    path, expected_sha256 = path_argument(path), sha256_argument(expected_sha256)
     _require_file(path)
     raw = path.read_bytes()  # one read serves both the hash and the decoder, hashed every time (see _VERIFIED)
     if expected_sha256 is not None and checksum == "file":
@@ -364,7 +398,7 @@ def read_image_folder(folder: str | os.PathLike, expected_sha256: Mapping[str, s
 
 def verify_file(spec: FileSpec, path: str | os.PathLike, *, fix_hint: str = DEFAULT_FIX) -> None:
     """Check one registered file against its :class:`FileSpec`; return None if it is good, raise otherwise."""
-    path = Path(path)
+    path = path_argument(path)
     _require_file(path)
     if spec.checksum == "arrays":
         arrays = read_npz(path, spec.arrays, fix_hint=fix_hint)

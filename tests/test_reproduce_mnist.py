@@ -247,3 +247,26 @@ def test_committed_results_have_the_schema_and_the_codes_costs():
     for path in paths:
         result = load(path)
         assert result["quick"] is False, f"{path.name} is a --quick smoke run; it does not belong in results/"
+
+
+def test_a_diverging_numpy_run_is_recorded_as_a_torch_run_is(monkeypatch):
+    """minilib.train.fit raises Diverged where the loss stops being finite; train_numpy records the run as the torch
+    loop's on_nonfinite="record" does: where, the epochs before, no test evaluation."""
+    import minilib.optim
+
+    class Poisoned(minilib.optim.CosineLR):
+        """After epoch 1 the rate is NaN: the first update of epoch 2 makes every weight NaN, so its batch 2 diverges."""
+
+        def step(self):
+            super().step()
+            self.optimizer.lr = math.nan
+
+    monkeypatch.setattr(minilib.optim, "CosineLR", Poisoned)
+    splits = mnist.load_splits(quick=True)
+    run = mnist.Run("baseline", backend="numpy")
+    payload = mnist.train_run(run, 0, splits)
+    batches = -(-len(splits["train"][0]) // mnist.RECIPE["batch_size"])
+    assert payload["diverged"] == {"epoch": 2, "batch": 2, "batches_per_epoch": batches}
+    check_diverged(payload, payload["diverged"])
+    assert payload["history"]["epoch"] == [1] and payload["history"]["lr"] == [mnist.RECIPE["lr"]]
+    assert mnist.describe(payload).startswith("diverged at epoch 2, mini-batch 2")

@@ -336,11 +336,15 @@ def loop_recipe(lam: float | None, released: bool = False, mask_weight_decay: bo
 
 
 def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
-    """Train with minilib's own layers and :func:`minilib.train.fit` (its tqdm bar per epoch)."""
+    """Train with minilib's own layers and :func:`minilib.train.fit` (its tqdm bar per epoch).
+
+    A run whose loss (or penalty) stops being finite is recorded as diverged, as the torch path records it: the
+    epochs before in the history, ``diverged`` = ``{"epoch", "batch", "batches_per_epoch"}``, no test evaluation.
+    """
     from ..fullstack import OrthoPenalty
     from ..losses import softmax_cross_entropy
     from ..optim import SGD, CosineLR
-    from ..train import evaluate, fit
+    from ..train import Diverged, evaluate, fit
 
     rng = np.random.default_rng(seed)
     model = lenet(run.model, rng=rng).astype(np.float32)
@@ -352,17 +356,25 @@ def train_numpy(run: Run, seed: int, splits: dict, epochs: int) -> dict:
 
     initial = dict(zip(("val_loss", "val_accuracy"), evaluate(model, softmax_cross_entropy, *splits["val"])))
     print(f"{run.name} seed {seed}: NumPy backend, {epochs} epochs", file=sys.stderr)
-    fitted = fit(model, softmax_cross_entropy, optimizer, *splits["train"], epochs=epochs,
-                 batch_size=RECIPE["batch_size"], rng=rng, x_val=splits["val"][0], y_val=splits["val"][1],
-                 scheduler=CosineLR(optimizer, epochs), progress="bar", regularizer=regularizer,
-                 log=lambda line: print(f"{run.name} seed {seed} {line}", file=sys.stderr))
-    history = {"epoch": [int(e) for e in fitted["epoch"]], "lr": [float(lr) for lr in lrs],
+    try:
+        fitted = fit(model, softmax_cross_entropy, optimizer, *splits["train"], epochs=epochs,
+                     batch_size=RECIPE["batch_size"], rng=rng, x_val=splits["val"][0], y_val=splits["val"][1],
+                     scheduler=CosineLR(optimizer, epochs), progress="bar", regularizer=regularizer,
+                     log=lambda line: print(f"{run.name} seed {seed} {line}", file=sys.stderr))
+        diverged = None
+    except Diverged as stop:        # one history entry per epoch (evals_per_epoch=1): the epochs completed before
+        fitted = stop.history
+        diverged = {"epoch": stop.epoch, "batch": stop.batch, "batches_per_epoch": stop.batches_per_epoch}
+        print(f"{run.name} seed {seed}: {stop}", file=sys.stderr)
+    done = len(fitted["epoch"])
+    history = {"epoch": [int(e) for e in fitted["epoch"]], "lr": [float(lr) for lr in lrs[:done]],
                "train_loss": fitted["loss"], "train_accuracy": fitted["accuracy"],
-               "penalty": fitted["penalty"] or [None] * epochs, "val_loss": fitted["val_loss"],
+               "penalty": fitted["penalty"] or [None] * done, "val_loss": fitted["val_loss"],
                "val_accuracy": fitted["val_accuracy"], "seconds": fitted["seconds"]}
-    test_loss, test_accuracy = evaluate(model, softmax_cross_entropy, *splits["test"])
+    test_loss, test_accuracy = ((None, None) if diverged
+                                else evaluate(model, softmax_cross_entropy, *splits["test"]))
     return {"model": model, "history": history, "initial": initial, "test_loss": test_loss,
-            "test_accuracy": test_accuracy, "threads": blas_threads(), "diverged": None}
+            "test_accuracy": test_accuracy, "threads": blas_threads(), "diverged": diverged}
 
 
 TRAINERS = {"torch": train_torch, "numpy": train_numpy}

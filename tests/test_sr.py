@@ -268,7 +268,7 @@ def test_the_same_rng_seed_gives_the_same_network():
     ({"method": "baseline", "s": 4}, TypeError, "takes the keywords"),
     ({"width": 0}, ValueError, "width=0"),
     ({"res_scale": 0}, ValueError, "res_scale"),
-    ({"rng": 0}, TypeError, "rng"),
+    ({"rng": "0"}, TypeError, "rng"),      # an int seed is a valid rng (issue 21); a string is not
 ])
 def test_edsr_refuses_bad_arguments(kwargs, error, match):
     pytest.importorskip("torch")

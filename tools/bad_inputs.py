@@ -1076,6 +1076,12 @@ def fullstack_families():
     return families
 
 
+def _transposed(ctx, like):
+    """``like`` (N, K) transposed; for a square one (N = K = 3) one row is dropped first, since the transpose of a
+    square target has the right shape and is no bad input."""
+    return (like if like.shape[0] != like.shape[1] else like[:-1]).T.copy()
+
+
 def losses_families():
     from minilib import losses
     area = "losses"
@@ -1096,7 +1102,7 @@ def losses_families():
               Bad("torch tensor", lambda ctx, like: _torch().from_numpy(like.copy())))
     target = array_pool(rank=False) + (Bad("other shape", lambda ctx, like: np.zeros(like.shape[:1] + (4,)),
                                            names=("pred",)),
-                                       Bad("transposed", lambda ctx, like: like.T.copy(), names=("pred",)))
+                                       Bad("transposed", _transposed, names=("pred",)))
     families = [
         _function(area, "softmax_cross_entropy", losses.softmax_cross_entropy, ce,
                   {"logits": array_pool() + (Bad("N=0 (labels N>0)", lambda ctx, like: like[:0], names=("labels",)),),
@@ -1236,7 +1242,10 @@ def convert_families():
                        Bad("a NumPy model", lambda ctx, like: _numpy_model(ctx)),
                        Bad("a list of layers", lambda ctx, like: [_torch().nn.Conv2d(4, 8, 3)])),
             "method": choice_pool(const("'baseline'", "baseline"), const("'Versatile'", "Versatile")),
-            "exclude": (const("str '0' (split into letters)", "0"), const("int 3", 3), const("unknown name", ("9",)),
+            # exclude="0" is ONE layer name, a documented form (convert's docstring): "02" names no layer, where
+            # splitting a string into its letters would find layers "0" and "2" and pass silently
+            "exclude": (const("str '02' (one name, not its letters)", "02"), const("int 3", 3),
+                        const("unknown name", ("9",)),
                         const("a non-str name", (0,))),
             "rng": RNG_POOL + RNG_ACCEPT,
             "per_layer": (const("str 'x'", "x"), const("int 3", 3), const("a dict", {"delta": 0}))}),

@@ -1,9 +1,11 @@
 """Helpers the torch twins share: the NumPy layers' initial draws, the checks of the torch side's arguments and
 of the twins' forward inputs, and the baseline's twin (:func:`standard_conv`).
 
-Every check raises an error that names the argument, the value it got and the rule it broke, as
-:mod:`minilib.checks` does for the NumPy core: a ``TypeError`` for a value of the wrong kind (a string for a
-flag, a NumPy array for a tensor, an integer tensor), a ``ValueError`` for one of the right kind out of range.
+Every check raises an error that names the argument, the value it got and the rule it broke: a ``TypeError`` for
+a value of the wrong kind (a string for a flag, a NumPy array for a tensor, an integer tensor), a ``ValueError``
+for one of the right kind out of range. The rules for plain values (numbers, counts, flags, choices, seeds, memory)
+are :mod:`minilib.checks`', the NumPy core's, reused here; only what is about torch (tensors, torch dtypes, modules,
+None as torch's generator) is checked here.
 Values inside tensors are never checked: layers propagate NaN and inf as torch's do (the training loops stop on a
 non-finite loss, :mod:`minilib.training`).
 """

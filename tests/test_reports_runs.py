@@ -72,12 +72,17 @@ def test_group_results_sorts_seeds_and_leaves_out_quick_runs():
 
 
 def test_pooled_seed_std_and_binomial_std_by_hand():
-    groups = R.group_results([fake("baseline", 0, 0.9920), fake("baseline", 1, 0.9930),
-                              fake("mvnet-a-10", 0, 0.9910), fake("mvnet-a-10", 1, 0.9914), fake("mvnet-a-10", 2, 0.9912),
-                              fake("versatile-1", 0, 0.95)])
+    groups_results = [fake("baseline", 0, 0.9920), fake("baseline", 1, 0.9930),
+                      fake("mvnet-a-10", 0, 0.9910), fake("mvnet-a-10", 1, 0.9914), fake("mvnet-a-10", 2, 0.9912),
+                      fake("versatile-1", 0, 0.95)]
+    groups = R.group_results(groups_results)
     # variances 0.005 (1 dof) and 0.0004 (2 dof), in points^2
     assert R.pooled_seed_std(groups) == pytest.approx(math.sqrt((0.005 + 2 * 0.0004) / 3))
     assert math.isnan(R.pooled_seed_std(R.group_results([fake("baseline", 0, 0.99)])))
+    # a diverged seed has no accuracy: it is left out of its run's spread, and a run with one finished seed adds none
+    diverged = [{**fake("mvnet-a-20-lam10-e5", seed, 0.99), "test_accuracy": None} for seed in (0, 1)]
+    with_diverged = R.group_results([*groups_results, *diverged, fake("mvnet-a-20-lam10-e5", 2, 0.5)])
+    assert R.pooled_seed_std(with_diverged) == pytest.approx(math.sqrt((0.005 + 2 * 0.0004) / 3))
     assert R.binomial_std(99.2, 10_000) == pytest.approx(0.0890842, rel=1e-6)
     assert R.binomial_std(50.0, 100) == pytest.approx(5.0)
 

@@ -324,11 +324,13 @@ def fig2b_curves(groups: dict, s_values, lambdas, epochs: int) -> dict:
 
 
 def pooled_seed_std(groups: dict) -> float:
-    """Seed-to-seed standard deviation pooled over every run with several seeds (percentage points):
-    sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)); NaN when no run has two seeds."""
-    seeded = [group for group in groups.values() if len(group.seeds) > 1]
-    dof = sum(len(group.seeds) - 1 for group in seeded)
-    return math.sqrt(sum((len(g.seeds) - 1) * g.std ** 2 for g in seeded) / dof) if dof else math.nan
+    """Seed-to-seed standard deviation pooled over every run with several finished seeds (percentage points):
+    sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)), n_i counting the seeds that did not diverge (a diverged seed has no
+    accuracy); NaN when no run has two."""
+    finished = [group.accuracies[np.isfinite(group.accuracies)] for group in groups.values()]
+    seeded = [accuracies for accuracies in finished if len(accuracies) > 1]
+    dof = sum(len(accuracies) - 1 for accuracies in seeded)
+    return math.sqrt(sum((len(a) - 1) * a.std(ddof=1) ** 2 for a in seeded) / dof) if dof else math.nan
 
 
 def difference(groups: dict, a: str, b: str, *, sigma: float) -> tuple:

@@ -653,6 +653,20 @@ def _backward(area, api, forward, backward, valid, extra=None) -> Family:
     return Family(area, api, make, call, {"dout": dout_pool(), **{name: pool for name, (_, pool) in extra.items()}})
 
 
+def _forward_backward(area, pairs, args, pools, channels, backward_extra=None) -> list:
+    """For each ``(forward, backward)`` of ``pairs`` (``backward`` may be None): the forward function's
+    family, its backward pass's, and its empty batch (``channels`` input channels)."""
+    families = []
+    for forward, backward in pairs:
+        families.append(_function(area, forward.__name__, forward, args, pools))
+        if backward is not None:
+            families.append(_backward(area, backward.__name__, forward, backward, args, backward_extra))
+        families.append(empty_family(
+            area, forward.__name__, lambda ctx: {**args(ctx), "x": np.zeros((0, channels, ctx.h, ctx.w))},
+            lambda kw, f=forward, b=backward: empty_function_problem(f, b, kw.pop("x"), **kw)))
+    return families
+
+
 def numpy_layer_families(area, name, make_layer, ctor, ctor_pools, x_shape, *, x_pool, grads=True):
     """The families of one NumPy layer: constructor (``ctor``: (class, valid(ctx)) or None), forward,
     backward, empty batch."""
@@ -948,14 +962,9 @@ def versatile_families():
     pools = {"x": array_pool(channels=4, small=3), "weight": weight_pool(channels=4), "bias": bias_pool(8),
              "stride": pair_pool(huge=False), "padding": pair_pool(zero_ok=True), "delta": DELTA_POOL,
              "g": count_pool(huge=False), "combine": choice_pool(), "channel_mode": choice_pool()}
-    for forward, backward in ((v.versatile_conv2d_forward, v.versatile_conv2d_backward),
-                              (v.versatile_conv2d_forward_reference, v.versatile_conv2d_backward_reference)):
-        families += [
-            _function(area, forward.__name__, forward, args, pools),
-            _backward(area, backward.__name__, forward, backward, args),
-            empty_family(area, forward.__name__, lambda ctx: {**args(ctx), "x": np.zeros((0, 4, ctx.h, ctx.w))},
-                         lambda kw, f=forward, b=backward: empty_function_problem(f, b, kw.pop("x"), **kw)),
-        ]
+    families += _forward_backward(area, ((v.versatile_conv2d_forward, v.versatile_conv2d_backward),
+                                         (v.versatile_conv2d_forward_reference, v.versatile_conv2d_backward_reference)),
+                                  args, pools, channels=4)
     return families
 
 
@@ -1012,14 +1021,9 @@ def basis_families():
                  Bad("3 channels (does not divide 4)", lambda ctx, like: np.ones((2, 3, 3, 3)), names=("x",)),),
              "coeff": weight_pool() + (Bad("one column fewer", lambda ctx, like: like[:, :-1]),),
              "bias": bias_pool(4), "stride": pair_pool(huge=False), "padding": pair_pool(zero_ok=True)}
-    for forward, backward in ((bm.basis_conv2d_forward, bm.basis_conv2d_backward),
-                              (bm.basis_conv2d_forward_reference, bm.basis_conv2d_backward_reference)):
-        families += [
-            _function(area, forward.__name__, forward, args, pools),
-            _backward(area, backward.__name__, forward, backward, args),
-            empty_family(area, forward.__name__, lambda ctx: {**args(ctx), "x": np.zeros((0, 4, ctx.h, ctx.w))},
-                         lambda kw, f=forward, b=backward: empty_function_problem(f, b, kw.pop("x"), **kw)),
-        ]
+    families += _forward_backward(area, ((bm.basis_conv2d_forward, bm.basis_conv2d_backward),
+                                         (bm.basis_conv2d_forward_reference, bm.basis_conv2d_backward_reference)),
+                                  args, pools, channels=4)
     families.append(_function(area, "from_conv", bm.from_conv,
                               lambda ctx: {"weight": ctx.rng().standard_normal((4, 4, 3, 3)), "n_basis": 2,
                                            "basis_channels": 2},
@@ -1059,16 +1063,10 @@ def fullstack_families():
     pools = {"x": array_pool(channels=3, small=3), "filters": weight_pool(channels=3),
              "mask_latent": weight_pool(channels=3), "bias": bias_pool(4), "stride": pair_pool(huge=False),
              "padding": pair_pool(zero_ok=True), "out_channels": count_pool(none_ok=True), "masks": choice_pool()}
-    for forward, backward in ((fs.fullstack_conv2d_forward, fs.fullstack_conv2d_backward),
-                              (fs.fullstack_conv2d_forward_dense, fs.fullstack_conv2d_backward_dense),
-                              (fs.fullstack_conv2d_forward_naive, None)):
-        name = forward.__name__
-        families.append(_function(area, name, forward, args, pools))
-        if backward is not None:
-            families.append(_backward(area, backward.__name__, forward, backward, args,
-                                      {"mask_grad": (True, FLAG_POOL)}))
-        families.append(empty_family(area, name, lambda ctx: {**args(ctx), "x": np.zeros((0, 3, ctx.h, ctx.w))},
-                                     lambda kw, f=forward, b=backward: empty_function_problem(f, b, kw.pop("x"), **kw)))
+    families += _forward_backward(area, ((fs.fullstack_conv2d_forward, fs.fullstack_conv2d_backward),
+                                         (fs.fullstack_conv2d_forward_dense, fs.fullstack_conv2d_backward_dense),
+                                         (fs.fullstack_conv2d_forward_naive, None)),
+                                  args, pools, channels=3, backward_extra={"mask_grad": (True, FLAG_POOL)})
     families.append(_function(area, "ortho_loss", fs.ortho_loss,
                               lambda ctx: {"mask_latent": ctx.rng().uniform(-1, 1, (2, 3, 3, 3)), "n_filters": None},
                               {"mask_latent": weight_pool(), "n_filters": count_pool(none_ok=True, extra=(

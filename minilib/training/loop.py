@@ -278,8 +278,8 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
 
     ``batches(epoch)`` (1-based) yields the epoch's ``(inputs, targets)`` NumPy mini-batches, at most
     ``steps_per_epoch`` of them; ``total_steps`` (default ``epochs * steps_per_epoch``) is the number of
-    mini-batches in the run, the length of a per-batch schedule and of the progress bar. ``validate()``, called after each
-    epoch, returns the values to add to its history entry (e.g. ``{"val_loss", "val_accuracy"}``).
+    mini-batches in the run, the length of a per-batch schedule and of the progress bar. ``validate()``, called
+    after each epoch, returns the values to add to its history entry (e.g. ``{"val_loss", "val_accuracy"}``).
 
     ``history`` is a list with one dict per completed epoch: ``epoch``, ``steps`` (mini-batches so far), ``lr``
     (the rate of the epoch's first step), ``final_lr`` (of its last step), ``train_loss`` and ``penalty`` (means

@@ -53,7 +53,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
     Returns ``(out, cache)``; ``cache`` holds what :func:`conv2d_backward` needs.
     """
     check_conv_args(x, w, b)
-    check_conv_memory(x, w, stride, padding, dilation)             # the output; im2col checks the columns
+    # the output must fit in memory (im2col checks the columns)
+    check_conv_memory(x, w, stride, padding, dilation)
     f, _, kh, kw = w.shape
     *_, (oh, ow) = window_geometry(x.shape, (kh, kw), stride, padding, dilation)
     cols = im2col(x, (kh, kw), stride, padding, dilation)          # (C*kh*kw, N*OH*OW)

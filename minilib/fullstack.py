@@ -111,8 +111,10 @@ def binarize(latent):
 
 
 def ste_gradient(dmasks, latent):
-    """Straight-through estimator: dL/dlatent = dL/dM * 1[|latent| <= 1] (sign treated as the clipped identity)."""
-    checks.same_shape(checks.array(dmasks, "dmasks"), checks.array(latent, "latent"), "dmasks", "latent")
+    """Straight-through estimator: dL/dlatent = dL/dM * 1[|latent| <= 1]
+    (sign treated as the clipped identity)."""
+    dmasks, latent = checks.array(dmasks, "dmasks"), checks.array(latent, "latent")
+    checks.same_shape(dmasks, latent, "dmasks", "latent")
     return dmasks * (np.abs(latent) <= 1)
 
 

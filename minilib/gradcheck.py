@@ -44,7 +44,8 @@ def numeric_gradient(f, x, dout=None, h=1e-5):
 def check_layer_gradients(layer, x, rng, h=1e-5):
     """Compare a layer's analytic ``backward`` with centred differences, for the input
     and every parameter. Returns ``{name: rel_error}`` with keys ``"x"`` and each
-    parameter. ``rng`` (a ``numpy.random.Generator`` or an int seed) draws the upstream gradient."""
+    parameter. ``rng`` (a ``numpy.random.Generator`` or an int seed) draws the
+    upstream gradient."""
     rng = checks.rng(rng)
     out = layer.forward(x)
     dout = rng.standard_normal(out.shape)

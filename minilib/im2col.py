@@ -125,7 +125,8 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     Vectorised over batch and pixels: the only Python loop runs over the kh*kw kernel
     taps, and each tap copies one strided slice of the padded input.
     """
-    check_unfold_args(x, kernel_size, stride, padding, dilation)  # float (N, C, H, W); cols must fit in memory
+    # x: float (N, C, H, W); the columns must fit in memory
+    check_unfold_args(x, kernel_size, stride, padding, dilation)
     (kh, kw), stride, (ph, pw), dilation, (oh, ow) = window_geometry(
         x.shape, kernel_size, stride, padding, dilation
     )

@@ -14,6 +14,14 @@ library's idle worker threads must not steal the second core), and the best is r
 FLOPs: forward = 2*N*F*C*kh*kw*OH*OW (bias ignored); forward+backward = 3x forward (the
 backward pass is two products of the same size, one for dx and one for dw).
 
+The ceiling of an im2col convolution is not the square sgemm but its own matrix products, so
+the run also times them alone on ready-made operands ("same-shape GEMM"): the forward's
+(N*OH*OW, kh*kw*C) x (kh*kw*C, F), and for forward+backward also dW = rows^T dY and
+dX-rows = dY W^T. ``numpy_forward_pct_of_gemm`` says how much of that product's speed the
+whole NumPy convolution keeps (unfolding, layout and bias cost the rest), and
+``torch_over_gemm_forward`` whether PyTorch's convolution is faster than those products
+alone: where it is, no im2col convolution built on this BLAS can match it.
+
 Before anything is timed, each layer's NumPy output and gradients are checked against torch
 (float32, loose tolerance), so the benchmark never times a wrong result; a mismatch exits
 with status 1. The targets are reported as measured, pass or fail; nothing is hard-coded.
@@ -46,13 +54,36 @@ LAYERS = [
     ("conv3x3_64", 64, 64, 3, 32, 1),
 ]
 
-# Targets: forward GFLOP/s as a percentage of sgemm on these layers, and fwd+bwd time vs torch on all.
-FORWARD_SGEMM_PCT_TARGET = 60.0
-FORWARD_SGEMM_PCT_LAYERS = ("lenet_conv2", "conv3x3_64")
-FWD_BWD_TORCH_RATIO_TARGET = 1.5
+# Targets: on these layers the NumPy forward and forward+backward take at most this multiple of torch's time.
+TORCH_RATIO_TARGET = 1.0
+TORCH_RATIO_LAYERS = ("lenet_conv2", "conv3x3_64")
 
 
 # ----------------------------------------------------------------------------- one layer
+
+def same_shape_gemms(batch, c, f, k, out_size, rng):
+    """``(forward, forward_backward)`` callables timing the im2col convolution's matrix products alone.
+
+    Operands are made once: rows (N*OH*OW, K) with K = kh*kw*C, w_rows (K, F) and dY (N*OH*OW, F).
+    forward: rows @ w_rows; forward_backward: that, dW = rows^T @ dY and dX-rows = dY @ w_rows^T,
+    each written into a preallocated output, so only the products are timed.
+    """
+    m, kk = batch * out_size * out_size, c * k * k
+    rows = rng.standard_normal((m, kk), dtype=np.float32)
+    w_rows = rng.standard_normal((kk, f), dtype=np.float32)
+    dy = rng.standard_normal((m, f), dtype=np.float32)
+    out, dw, drows = np.empty((m, f), np.float32), np.empty((kk, f), np.float32), np.empty((m, kk), np.float32)
+
+    def forward():
+        np.matmul(rows, w_rows, out=out)
+
+    def forward_backward():
+        forward()
+        np.matmul(rows.T, dy, out=dw)
+        np.matmul(dy, w_rows.T, out=drows)
+
+    return forward, forward_backward
+
 
 def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
     F = torch.nn.functional
@@ -76,7 +107,9 @@ def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
         xt.grad = wt.grad = bt.grad = None  # fresh gradients each time, as NumPy computes them
         F.conv2d(xt, wt, bt, padding=padding).backward(dout_t)
 
-    variants = {"torch_forward": torch_forward, "torch_forward_backward": torch_forward_backward}
+    gemm_forward, gemm_forward_backward = same_shape_gemms(batch, c, f, k, out_size, rng)
+    variants = {"torch_forward": torch_forward, "torch_forward_backward": torch_forward_backward,
+                "gemm_forward": gemm_forward, "gemm_forward_backward": gemm_forward_backward}
     for lib, (forward, backward) in IMPLEMENTATIONS.items():
         variants[f"{lib}_forward"] = lambda forward=forward: forward(x, w, b, 1, padding)
         variants[f"{lib}_forward_backward"] = (
@@ -93,28 +126,31 @@ def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
                 "forward_backward_s": t_fb, "forward_backward_s_median": t_fb_med,
                 "forward_gflops": flops_fwd / t_f / 1e9, "forward_backward_gflops": flops_fb / t_fb / 1e9}
 
-    numpy_side, im2col_side, torch_side = side("numpy"), side("im2col"), side("torch")
+    numpy_side, im2col_side, torch_side, gemm = side("numpy"), side("im2col"), side("torch"), side("gemm")
     return {
         "name": name, "in_channels": c, "out_channels": f, "kernel_size": k, "input_hw": size,
         "padding": padding, "stride": 1, "output_hw": out_size,
         "flops_forward": flops_fwd, "flops_forward_backward": flops_fb,
-        "numpy": numpy_side, "numpy_im2col": im2col_side, "torch": torch_side,
+        "numpy": numpy_side, "numpy_im2col": im2col_side, "torch": torch_side, "gemm_same_shape": gemm,
         "ratio_forward": numpy_side["forward_s"] / torch_side["forward_s"],
         "ratio_forward_backward": numpy_side["forward_backward_s"] / torch_side["forward_backward_s"],
         "numpy_forward_pct_of_sgemm": 100.0 * numpy_side["forward_gflops"] / sgemm_gflops,
         "torch_forward_pct_of_sgemm": 100.0 * torch_side["forward_gflops"] / sgemm_gflops,
+        "gemm_forward_pct_of_sgemm": 100.0 * gemm["forward_gflops"] / sgemm_gflops,
+        "numpy_forward_pct_of_gemm": 100.0 * gemm["forward_s"] / numpy_side["forward_s"],
+        "numpy_forward_backward_pct_of_gemm": 100.0 * gemm["forward_backward_s"] / numpy_side["forward_backward_s"],
+        "torch_over_gemm_forward": torch_side["forward_s"] / gemm["forward_s"],
+        "torch_over_gemm_forward_backward": torch_side["forward_backward_s"] / gemm["forward_backward_s"],
         "max_rel_error_vs_torch": max_rel_error,
     }
 
 
 def evaluate_targets(layers: list[dict]) -> list[dict]:
     by_name = {layer["name"]: layer for layer in layers}
-    return ([target(f"{name}: forward >= {FORWARD_SGEMM_PCT_TARGET:g}% of sgemm", by_name[name],
-                    "numpy_forward_pct_of_sgemm", ">=", FORWARD_SGEMM_PCT_TARGET)
-             for name in FORWARD_SGEMM_PCT_LAYERS]
-            + [target(f"{layer['name']}: forward+backward <= {FWD_BWD_TORCH_RATIO_TARGET:g}x torch time",
-                      layer, "ratio_forward_backward", "<=", FWD_BWD_TORCH_RATIO_TARGET)
-               for layer in layers])
+    return [target(f"{name}: {label} <= {TORCH_RATIO_TARGET:g}x torch time", by_name[name], metric, "<=",
+                   TORCH_RATIO_TARGET)
+            for name in TORCH_RATIO_LAYERS
+            for label, metric in (("forward", "ratio_forward"), ("forward+backward", "ratio_forward_backward"))]
 
 
 # ----------------------------------------------------------------------------- report
@@ -122,19 +158,24 @@ def evaluate_targets(layers: list[dict]) -> list[dict]:
 def format_table(result: dict) -> str:
     lines = [
         f"{'layer':<12} {'np fwd ms':>9} {'torch fwd':>9} {'np GF/s':>8} {'%sgemm':>7} {'torch %':>7} "
-        f"{'fwd x':>6} {'np f+b ms':>9} {'torch f+b':>9} {'f+b x':>6} {'im2col fwd':>10} {'im2col f+b':>10}",
+        f"{'fwd x':>6} {'np f+b ms':>9} {'torch f+b':>9} {'f+b x':>6} {'im2col fwd':>10} {'im2col f+b':>10} | "
+        f"{'GEMM fwd':>8} {'GEMM f+b':>8} {'np %GEMM':>8} {'torch/GEMM':>10}",
     ]
     for layer in result["layers"]:
-        n, t = layer["numpy"], layer["torch"]
+        n, t, g = layer["numpy"], layer["torch"], layer["gemm_same_shape"]
         lines.append(
             f"{layer['name']:<12} {1e3 * n['forward_s']:9.2f} {1e3 * t['forward_s']:9.2f} "
             f"{n['forward_gflops']:8.1f} {layer['numpy_forward_pct_of_sgemm']:6.1f}% "
             f"{layer['torch_forward_pct_of_sgemm']:6.1f}% {layer['ratio_forward']:6.2f} "
             f"{1e3 * n['forward_backward_s']:9.2f} {1e3 * t['forward_backward_s']:9.2f} "
             f"{layer['ratio_forward_backward']:6.2f} {1e3 * layer['numpy_im2col']['forward_s']:10.2f} "
-            f"{1e3 * layer['numpy_im2col']['forward_backward_s']:10.2f}")
+            f"{1e3 * layer['numpy_im2col']['forward_backward_s']:10.2f} | "
+            f"{1e3 * g['forward_s']:8.2f} {1e3 * g['forward_backward_s']:8.2f} "
+            f"{layer['numpy_forward_pct_of_gemm']:7.0f}% {layer['torch_over_gemm_forward']:10.2f}")
     lines.append("(times: best of repeats; 'x' = NumPy time / torch time; np = minilib.fastconv, "
-                 "im2col = minilib.conv, in ms)")
+                 "im2col = minilib.conv, in ms;")
+    lines.append(" GEMM = the convolution's own matrix products alone, same shapes; 'np %GEMM' = GEMM forward time "
+                 "/ NumPy forward time; 'torch/GEMM' = torch forward time / GEMM forward time)")
     lines += format_targets(result["targets"], 2)
     return "\n".join(lines)
 

@@ -16,7 +16,9 @@ pytest.importorskip("threadpoolctl", reason="the benchmark reads BLAS threads wi
 SIDE_KEYS = {"forward_s", "forward_s_median", "forward_backward_s", "forward_backward_s_median",
              "forward_gflops", "forward_backward_gflops"}
 LAYER_NUMBERS = {"flops_forward", "flops_forward_backward", "ratio_forward", "ratio_forward_backward",
-                 "numpy_forward_pct_of_sgemm", "torch_forward_pct_of_sgemm"}
+                 "numpy_forward_pct_of_sgemm", "torch_forward_pct_of_sgemm", "gemm_forward_pct_of_sgemm",
+                 "numpy_forward_pct_of_gemm", "numpy_forward_backward_pct_of_gemm", "torch_over_gemm_forward",
+                 "torch_over_gemm_forward_backward"}
 
 
 def test_quick_benchmark_writes_complete_json(tmp_path):
@@ -25,7 +27,7 @@ def test_quick_benchmark_writes_complete_json(tmp_path):
     names = [layer["name"] for layer in result["layers"]]
     assert names == ["lenet_conv1", "lenet_conv2", "conv3x3_64"]
     for layer in result["layers"]:
-        for side in ("numpy", "torch"):
+        for side in ("numpy", "torch", "gemm_same_shape"):
             assert SIDE_KEYS <= layer[side].keys(), (layer["name"], side)
             for key in SIDE_KEYS:
                 positive_finite(layer[side][key], f"{layer['name']}.{side}.{key}")
@@ -35,5 +37,7 @@ def test_quick_benchmark_writes_complete_json(tmp_path):
         # The benchmark checked the NumPy result against torch before timing it.
         assert 0 <= layer["max_rel_error_vs_torch"] < 1e-3
 
-    assert len(result["targets"]) == 5
+    # forward and forward+backward against torch on LeNet's conv2 and the 3x3 64->64 layer
+    assert [(t["layer"], t["metric"]) for t in result["targets"]] == [
+        (name, metric) for name in ("lenet_conv2", "conv3x3_64") for metric in ("ratio_forward", "ratio_forward_backward")]
     check_targets(result)

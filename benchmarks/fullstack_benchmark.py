@@ -27,6 +27,18 @@ than the dense path's n*D. The paper's saving needs hardware where masking is ch
 multiply (Sec. 2.4: FPGA, NPU), so NO wall-time target is set; the report gives the times,
 the time ratios and the counts side by side.
 
+Why nothing is saved, measured (``mask_arithmetic`` of each layer record): one filter's mask
+product of Eq. 13, the products C (N*OH*OW, D) times its s masks (D, s), timed three ways on
+the same numbers: as a BLAS product with the ±1 masks, as the same product with an ordinary
+float matrix in their place, and with additions only (each mask's sum of the products where it
+is +1 minus the sum where it is -1). The first two take the same time: a multiply-add by ±1
+costs what any multiply-add costs, because this CPU's vector units issue a fused multiply-add
+as fast as an add. The add-only form is slower, because it leaves BLAS for passes over memory.
+What bit-packing the masks (``np.packbits``) buys is storage, 32 times less than float32 ±1
+masks, and unpacking them costs little next to the product (``unpack_over_pm1``); an
+arithmetic saving would need binary activations as well (XNOR and popcount), which MVNet does
+not have.
+
 Layers: LeNet's second convolution (20 -> 50, 5x5 on 12x12) with s = 10 as in Table 1, and a
 3x3 64 -> 64 convolution on 16x16 with s = 4 and s = 8 (the VGG-16 / ResNet settings of Tables
 2-3 use s = 4), each with shared (MVNet-A) and separate (MVNet-B) masks.
@@ -102,6 +114,46 @@ def check_fullstack_against_torch(path, x, params, dout, padding, masks, twin, t
                                ("dfilters", dfilters, twin.filters.grad.numpy()),
                                ("dmask_latent", dmask_latent, twin.mask_latent.grad.numpy()),
                                ("dbias", dbias, twin.bias.grad.numpy())], label, "minilib.torch.FullStackConv2d")
+
+
+# ----------------------------------------------------------------------------- Eq. 13's arithmetic
+
+def mask_arithmetic(positions, taps, s, repeats, pause, rng) -> dict:
+    """Times of one filter's mask product of Eq. 13, C (positions, D) x masks (D, s), computed three ways.
+
+    ``pm1_s``: BLAS with the ±1 masks as float32; ``float_s``: BLAS with a Gaussian matrix in their
+    place; ``add_only_s``: no multiplication, each mask's sum of C's columns where it is +1 minus
+    the sum where it is -1; ``unpack_s``: turning bit-packed masks back into the ±1 matrix. The
+    three sums are checked equal before timing.
+    """
+    products = rng.standard_normal((positions, taps), dtype=np.float32)
+    signs = rng.random((taps, s)) < 0.5
+    pm1 = np.where(signs, np.float32(1), np.float32(-1))
+    gaussian = rng.standard_normal((taps, s), dtype=np.float32)
+    packed = np.packbits(signs, axis=0)
+    plus = [np.flatnonzero(signs[:, j]) for j in range(s)]
+    minus = [np.flatnonzero(~signs[:, j]) for j in range(s)]
+    out = np.empty((positions, s), np.float32)
+
+    def add_only():
+        for j in range(s):
+            np.subtract(products[:, plus[j]].sum(axis=1), products[:, minus[j]].sum(axis=1), out=out[:, j])
+
+    def unpack():
+        return np.unpackbits(packed, axis=0, count=taps).astype(np.float32) * 2 - 1
+
+    add_only()
+    np.testing.assert_allclose(out, products @ pm1, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(unpack(), pm1)
+    times = blocked_times({"pm1": lambda: np.matmul(products, pm1, out=out),
+                           "float": lambda: np.matmul(products, gaussian, out=out),
+                           "add_only": add_only, "unpack": unpack}, repeats, pause)
+    best = {name: t for name, (t, _) in times.items()}
+    return {"positions": positions, "taps": taps, "masks": s,
+            **{f"{name}_s": t for name, t in best.items()},
+            "pm1_over_float": best["pm1"] / best["float"], "add_only_over_pm1": best["add_only"] / best["pm1"],
+            "unpack_over_pm1": best["unpack"] / best["pm1"],
+            "mask_bytes_float32": int(pm1.nbytes), "mask_bytes_packed": int(packed.nbytes)}
 
 
 # ----------------------------------------------------------------------------- one layer
@@ -184,6 +236,7 @@ def bench_layer(spec, batch, repeats, pause, sgemm_gflops, torch, rng) -> dict:
         "torch_fullstack_over_conv_forward": ratio("torch_fullstack", "torch_conv", "forward_s"),
         "torch_fullstack_over_conv_forward_backward": ratio("torch_fullstack", "torch_conv", "forward_backward_s"),
         "max_rel_error_vs_torch": errors,
+        "mask_arithmetic": mask_arithmetic(batch * positions, taps, s, repeats, pause, rng),
     }
 
 
@@ -217,6 +270,12 @@ def format_table(result: dict) -> str:
     lines.append("(NumPy times in ms, best of repeats; 'mults' per sample, Eq. 13 (fast) and Eq. 11 (dense), "
                  "'x' = dense / fast = s (Eq. 14); fast/dns = Eq. 13 path time / dense path time; torch 'x' = twin / "
                  "nn.Conv2d)")
+    lines += ["", f"Eq. 13's mask product of one filter, C (N*OH*OW, D) x masks (D, s): {'±1 / float':>10} "
+                  f"{'adds only / ±1':>14} {'unpack bits / ±1':>16}"]
+    for layer in result["layers"]:
+        a = layer["mask_arithmetic"]
+        lines.append(f"  {layer['name']:<25} ({a['positions']:>6} x {a['taps']:>3}) x ({a['taps']:>3} x {a['masks']:>2})"
+                     f"{'':>16}{a['pm1_over_float']:10.2f} {a['add_only_over_pm1']:14.2f} {a['unpack_over_pm1']:16.2f}")
     lines += format_targets(result["targets"], 3)
     lines.append(f"  {NO_TARGETS}")
     return "\n".join(lines)

@@ -49,6 +49,16 @@ def test_quick_fullstack_benchmark_writes_complete_json(tmp_path):
         assert set(layer["max_rel_error_vs_torch"]) == {"fast", "dense", "conv"}
         for error in layer["max_rel_error_vs_torch"].values():
             assert 0 <= error < 1e-3
+        # one filter's mask product of Eq. 13, timed with ±1 masks, a float matrix, additions only, unpacked bits
+        arithmetic = layer["mask_arithmetic"]
+        assert (arithmetic["positions"], arithmetic["taps"], arithmetic["masks"]) == (
+            result["batch"] * positions, c * d * d, s)
+        for key in ("pm1_s", "float_s", "add_only_s", "unpack_s", "pm1_over_float", "add_only_over_pm1",
+                    "unpack_over_pm1"):
+            assert arithmetic[key] > 0 and arithmetic[key] < float("inf"), key
+        # float32 ±1 masks: 4 bytes per entry; packed: one bit per entry, rounded up to whole bytes per mask column
+        assert arithmetic["mask_bytes_float32"] == 4 * c * d * d * s
+        assert arithmetic["mask_bytes_packed"] == -(-c * d * d // 8) * s
 
     assert result["targets"] == [] and result["all_targets_passed"] is True
     assert "Sec. 2.4" in result["targets_note"]

@@ -18,6 +18,14 @@ from torch import nn
 from ..fullstack import MASK_MODES, configure_layer, fullstack_cost, separate_filters
 from .common import check_input, choice, dtype_of, flag, generator, module, parameters_fit, real, tensor, uniform_
 
+# How the forward pass computes Han et al.'s Eq. 3-5 (:mod:`minilib.torch.formulations` treats every twin alike).
+# Only the dense weight M∘B and one convolution: Eq. 13 (each patch times the k full-stack filters, then ±1-masked
+# sums, as the NumPy layer's fast path) is equal, but on a CPU it runs (k + k*s)*D machine multiplications per
+# position, more than the dense n*D, and it unfolds the input; measured with the 16 -> 16 channel, 32x32 layer of
+# the chapter-7 ResNet-20 (s = 4, batch 128, float32), its forward+backward took 24x the dense one's.
+FORMULATIONS = ("dense",)
+DEFAULT_FORMULATION = "dense"
+
 
 class BinarizeSTE(torch.autograd.Function):
     """M = sign(latent) in {-1, +1} with sign(0) = +1, and a clipped straight-through gradient.
@@ -62,7 +70,8 @@ class FullStackConv2d(nn.Module):
     released code does: the s-fold multiplication saving of Eq. 12-14 (multiply each patch by the k
     full-stack filters once, then only add and subtract) is not realised here; the NumPy layer's
     fast path computes it that way. Gradients: exact for filters and bias, straight-through
-    (:func:`binarize`) for ``mask_latent``.
+    (:func:`binarize`) for ``mask_latent``. ``formulation``: "dense", the only one of :data:`FORMULATIONS`
+    (the module's comment says why Eq. 13 is not one).
 
     Initialisation as in the NumPy layer: filters U(-1/sqrt(c*kh*kw), +) (the ``nn.Conv2d`` bound),
     mask_latent U(-1, 1) (so sign gives Rademacher masks, as the released code), bias
@@ -77,9 +86,11 @@ class FullStackConv2d(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, s, stride=1, padding=0, bias=True, masks="shared",
-                 learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None):
+                 learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None,
+                 formulation=DEFAULT_FORMULATION):
         super().__init__()
         choice(masks, "masks", MASK_MODES)
+        self.formulation = formulation
         # configure_layer checks every argument, learn_masks too, as for the NumPy layer (one message for both)
         shape = configure_layer(self, in_channels, out_channels, kernel_size, s, stride, padding, masks, learn_masks,
                                 n_filters)
@@ -105,6 +116,15 @@ class FullStackConv2d(nn.Module):
         uniform_(self.mask_latent, 1.0, rng)
         if self.bias is not None:
             uniform_(self.bias, bound, rng)
+
+    @property
+    def formulation(self) -> str:
+        """How :meth:`forward` computes the layer: one of :data:`FORMULATIONS`."""
+        return self._formulation
+
+    @formulation.setter
+    def formulation(self, value) -> None:
+        self._formulation = choice(value, "formulation", FORMULATIONS)
 
     def binary_masks(self) -> torch.Tensor:
         """M = sign(mask_latent) in {-1, +1}, (s or n, c, kh, kw), with the straight-through gradient."""

@@ -373,3 +373,63 @@ def test_set_formulations_refuses_unknown_layers_and_formulations_before_changin
     with pytest.raises(TypeError, match="choices"):
         set_formulations(net, [("stages.0.0.conv1", "dense")])
 
+
+# ----------------------------------------------------------------------------- the training loop
+def _train(net, formulations, epochs=2):
+    from minilib.training import Recipe, fit
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3, 8, 8))
+    y = rng.integers(0, 10, 16)
+    recipe = Recipe(optimizer="sgd", lr=0.05, batch_size=8, momentum=0.9, weight_decay=5e-4)
+    batches = lambda epoch: ((x[i:i + 8], y[i:i + 8]) for i in range(0, 16, 8))     # noqa: E731
+    return fit(net, recipe, epochs=epochs, steps_per_epoch=2, batches=batches, formulations=formulations)
+
+
+def test_fit_chooses_or_sets_formulations_and_trains_the_same_function():
+    """fit(formulations="fastest") times on the first mini-batch and returns the record; a dict sets them; in float64
+    every formulation trains to the same losses and weights."""
+    plain, chosen, dense = (small_resnet("basis-split") for _ in range(3))
+    trained = {"plain": _train(plain, None), "chosen": _train(chosen, "fastest"),
+               "dense": _train(dense, {name: "dense" for name in formulations_of(dense)})}
+    assert trained["plain"]["formulations"] is None and trained["dense"]["formulations"] is None
+    record = trained["chosen"]["formulations"]
+    assert [entry["input_shape"][0] for entry in record] == [8] * 6
+    assert formulations_of(chosen) == {entry["layer"]: entry["choice"] for entry in record}
+    assert set(formulations_of(dense).values()) == {"dense"}
+    losses = {key: [loss for entry in value["history"] for loss in entry["batch_losses"]]
+              for key, value in trained.items()}
+    for key in ("chosen", "dense"):
+        np.testing.assert_allclose(losses[key], losses["plain"], rtol=1e-9)
+        for (name, p), q in zip(plain.named_parameters(), dict(chosen=chosen, dense=dense)[key].parameters()):
+            assert_close(q, p, f"{key} {name}")
+
+
+def test_fit_refuses_a_bad_formulations_request():
+    net = small_resnet("versatile")
+    with pytest.raises(ValueError, match="formulations='fast' must be one of 'fastest'"):
+        _train(net, "fast")
+    with pytest.raises(TypeError, match="formulations must be None, 'fastest'"):
+        _train(net, 3)
+    with pytest.raises(ValueError, match="choices names layer 'stem'"):
+        _train(net, {"stem": "dense"})
+
+
+def test_cifar10_run_with_fastest_formulations_stores_the_choice():
+    """``python -m minilib.reproduce cifar10 --formulations fastest``: the run's payload holds the chooser's record
+    (random images stand in for CIFAR-10: only the plumbing is checked); the default run holds none."""
+    from minilib.reproduce import cifar10
+
+    rng = np.random.default_rng(0)
+    def images(n):
+        return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
+    (x_val, y_val), (x_test, y_test) = images(16), images(20)
+    splits = {"train": images(128), "val": (cifar10.normalize(x_val), y_val),
+              "test": (cifar10.normalize(x_test), y_test), "test_selection": "all", "variant": "jpeg",
+              "stats": {"mean": [0.5] * 3, "std": [0.25] * 3}}
+    run = cifar10.Run("versatile")
+    payload = cifar10.train_run(run, 0, splits, quick=True, formulations="fastest")
+    record = payload["formulations"]
+    assert [entry["layer"] for entry in record] == [name for name, _ in cifar10.build_model("versatile").block_convs()]
+    assert all(entry["choice"] in tv.FORMULATIONS and entry["input_shape"][0] == 128 for entry in record)
+    assert "formulations" not in cifar10.train_run(run, 0, splits, quick=True)

@@ -121,7 +121,7 @@ def _signature(layer: nn.Module, shape: tuple) -> tuple:
     return type(layer).__name__, config, parameters, shape, str(first.dtype), str(first.device)
 
 
-def time_formulations(layer: nn.Module, shape: tuple, repeats: int = 5, backward: bool = True,
+def time_formulations(layer: nn.Module, shape: tuple, repeats: int = 3, backward: bool = True,
                       seed: int = 0) -> dict:
     """``{formulation: best seconds}`` of one call of ``layer`` on a random input of ``shape``.
 
@@ -180,7 +180,7 @@ def fastest(times: dict, default: str, margin: float = 0.05) -> str:
     return best if times[best] < (1 - margin) * times[default] else default
 
 
-def choose_formulations(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 5, backward: bool = True,
+def choose_formulations(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 3, backward: bool = True,
                         margin: float = 0.05) -> list:
     """Time every formulation of every twin in ``model`` on its own input shape, give each the fastest, and return
     the record: one dict per twin, in ``named_modules`` order, with ``layer`` (its name), ``kind`` (the class),

@@ -22,9 +22,10 @@ papers' counts: Eq. 11 of the basis paper, Eq. 13 of MVNet, Prop. 1 of versatile
 (``mult_ratio``) and for the 18 block convolutions the method replaces (``converted_mult_ratio``).
 
 Target, per method that needs fewer multiplications than the baseline: the chosen formulations' step takes at most
-1.1x the baseline's step. Timing uses ``bench_common``: everything in ONE run, float32, torch on as many threads as
-NumPy's BLAS, every network timed in alternating blocks after a pause and an untimed step, best reported; on a
-shared machine only ratios measured side by side mean anything.
+1.1x the baseline's step. Timing: everything in ONE run, float32, torch on as many threads as NumPy's BLAS
+(``bench_common.start_run``); after one untimed step each, the networks take turns, one timed step per round
+(:func:`interleaved_times`), best of the rounds reported; on a shared machine only ratios measured side by side
+mean anything.
 """
 from __future__ import annotations
 
@@ -38,8 +39,7 @@ import numpy as np
 if str(Path(__file__).resolve().parent) not in sys.path:  # imported rather than run: bench_common is beside it
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import (ROOT, blocked_times, format_targets, parse_args, run_metadata, start_run,  # noqa: E402
-                          target)
+from bench_common import ROOT, format_targets, parse_args, run_metadata, start_run, target  # noqa: E402
 from minilib.tempfiles import atomic_write  # noqa: E402
 
 DEFAULT_OUT = ROOT / "results" / "bench_step.json"
@@ -47,8 +47,9 @@ BASELINE = "baseline"
 TARGET_RATIO = 1.1          # a method's chosen step <= 1.1x the baseline's, when it needs fewer multiplications
 CHOOSER_REPEATS = 3         # timed calls per formulation in choose_formulations (1 with --quick)
 MATCH_RTOL = 1e-4           # default and chosen formulations: the same scores up to float32 rounding
-TIMING = ("best of repeats; each network's training step timed in blocks (up to 3 rounds), each block after a "
-          "pause and one untimed step; a step = forward, loss (+ penalty), backward, optimiser step")
+TIMING = ("best of repeats; every network takes one untimed step after a pause, then the networks take turns, one "
+          "timed step each per round, for as many rounds as repeats; a step = forward, loss (+ penalty), backward, "
+          "optimiser step")
 
 
 # ----------------------------------------------------------------------------- networks
@@ -101,6 +102,29 @@ def costs(run: str) -> dict:
     ratios = compression(cost)
     return {"mults_per_image": cost["flops"], "converted_mults_per_image": cost["converted_flops"],
             "mult_ratio": ratios["flops"], "converted_mult_ratio": ratios["converted_flops"]}
+
+
+# ----------------------------------------------------------------------------- timing
+
+def interleaved_times(fns: dict, repeats: int, pause: float) -> dict:
+    """Best and median seconds per name: one untimed call each (after ``pause``), then ``repeats`` rounds in which
+    every function is called once, timed.
+
+    ``bench_common.blocked_times`` runs each variant as a block of consecutive calls (it keeps OpenBLAS's spinning
+    threads away from torch's); here every variant is torch, and a step takes a fifth of a second, so the finest
+    alternation is affordable: a burst of other work on the shared machine then slows one step of each network
+    rather than a whole block of one, and the best of the rounds sees every network at the quietest moments.
+    """
+    for fn in fns.values():
+        time.sleep(pause)
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (min(ts), float(np.median(ts))) for name, ts in times.items()}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -207,8 +231,8 @@ def main(argv=None) -> int:
     inputs = torch.randn((args.batch, 3, 32, 32), generator=generator)
     targets_ = torch.randint(0, 10, (args.batch,), generator=generator)
     print("  timing the training steps ...", file=sys.stderr, flush=True)
-    times = blocked_times({name: step_function(net, inputs, targets_, torch) for name, net in networks.items()},
-                          args.repeats, args.pause)
+    times = interleaved_times({name: step_function(net, inputs, targets_, torch) for name, net in networks.items()},
+                              args.repeats, args.pause)
     records = network_records(runs, times, chooser, layers)
     targets = evaluate_targets(records)
     result = {

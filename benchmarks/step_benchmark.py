@@ -197,14 +197,15 @@ def format_choices(layers: list[dict]) -> list[str]:
             continue
         alike = sum(1 for e in layers if e["network"] == entry["network"] and e["measured_on"] == entry["layer"])
         times = ", ".join(f"{name} {1e3 * t:.1f}" for name, t in entry["times_s"].items())
-        lines.append(f"  {entry['network']:<13} {entry['layer']:<17} x{alike} {str(tuple(entry['input_shape'])):<18} "
-                     f"{times} -> {entry['choice']}")
+        shape = str(tuple(entry["input_shape"]))
+        lines.append(f"  {entry['network']:<13} {entry['layer']:<17} x{alike} {shape:<18} {times} -> {entry['choice']}")
     return lines
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{'network':<13} {'mults':>6} {'blocks':>6} | {'default ms':>10} {'x base':>6} | {'chosen ms':>9} "
-             f"{'x base':>6} | {'chooser s':>9}"]
+    header = (f"{'network':<13} {'mults':>6} {'blocks':>6} | {'default ms':>10} {'x base':>6} | {'chosen ms':>9} "
+              f"{'x base':>6} | {'chooser s':>9}")
+    lines = [header]
     for net in result["networks"]:
         lines.append(f"{net['name']:<13} {net['mult_ratio']:6.3f} {net['converted_mult_ratio']:6.3f} | "
                      f"{1e3 * net['step_default_s']:10.1f} {net['default_over_baseline']:6.2f} | "

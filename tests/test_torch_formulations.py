@@ -382,7 +382,10 @@ def _train(net, formulations, epochs=2):
     x = rng.standard_normal((16, 3, 8, 8))
     y = rng.integers(0, 10, 16)
     recipe = Recipe(optimizer="sgd", lr=0.05, batch_size=8, momentum=0.9, weight_decay=5e-4)
-    batches = lambda epoch: ((x[i:i + 8], y[i:i + 8]) for i in range(0, 16, 8))     # noqa: E731
+
+    def batches(epoch):
+        return ((x[i:i + 8], y[i:i + 8]) for i in range(0, 16, 8))
+
     return fit(net, recipe, epochs=epochs, steps_per_epoch=2, batches=batches, formulations=formulations)
 
 
@@ -401,7 +404,7 @@ def test_fit_chooses_or_sets_formulations_and_trains_the_same_function():
               for key, value in trained.items()}
     for key in ("chosen", "dense"):
         np.testing.assert_allclose(losses[key], losses["plain"], rtol=1e-9)
-        for (name, p), q in zip(plain.named_parameters(), dict(chosen=chosen, dense=dense)[key].parameters()):
+        for (name, p), q in zip(plain.named_parameters(), {"chosen": chosen, "dense": dense}[key].parameters()):
             assert_close(q, p, f"{key} {name}")
 
 

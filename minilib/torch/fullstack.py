@@ -168,6 +168,11 @@ class FullStackConv2d(nn.Module):
 # ----------------------------------------------------------------------------- Eq. 7-8: orthogonal masks
 def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
     """M (D, rows): the binarised masks as columns, differentiable by the straight-through estimator."""
+    return binarize(_check_latent(mask_latent)).reshape(mask_latent.shape[0], -1).T
+
+
+def _check_latent(mask_latent: torch.Tensor) -> torch.Tensor:
+    """``mask_latent`` if it is a float32 or float64 tensor of 4 dimensions (rows, c, kh, kw)."""
     tensor(mask_latent, "mask_latent")
     if mask_latent.dtype not in (torch.float32, torch.float64):
         # the Gram matrix M^T M sums D = c*kh*kw products of ±1: float16 holds such sums exactly only up to 2048
@@ -176,7 +181,7 @@ def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
     if mask_latent.dim() != 4:
         raise ValueError(f"mask_latent must be a 4-dimensional tensor (s or out_channels, c, kh, kw), "
                          f"got shape {tuple(mask_latent.shape)}")
-    return binarize(mask_latent).reshape(mask_latent.shape[0], -1).T
+    return mask_latent
 
 
 def _gram_residual(columns: torch.Tensor) -> torch.Tensor:
@@ -196,16 +201,22 @@ def ortho_loss(mask_latent: torch.Tensor, n_filters=None) -> torch.Tensor:
     columns = _mask_columns(mask_latent)
     if n_filters is None:
         return 0.5 * _gram_residual(columns).square().sum()
-    d, n = columns.shape
-    k = separate_filters(n_filters, n)
+    return _separate_ortho_sum(columns[None], separate_filters(n_filters, columns.shape[1]))
+
+
+def _separate_ortho_sum(columns: torch.Tensor, k: int) -> torch.Tensor:
+    """Eq. 7 summed over the k full-stack filters of each of G layers with separate masks: ``columns`` (G, D, n),
+    the binarised masks of every layer as columns; filter i owns columns i, i + k, ..."""
+    layers, d, n = columns.shape
     s = -(-n // k)
-    # All k filters at once, as one batched product instead of k small ones (a Python loop over k = 250 filters
-    # took longer than the rest of a training step). Filter i owns columns i, i + k, ...: zero-padded to k*s
-    # columns, they reshape to (D, s, k). A padded column is zero, so its Gram entries are zero and its entry of
-    # I is left out: it adds nothing, as in the per-filter sum.
-    padded = torch.cat([columns, columns.new_zeros(d, k * s - n)], dim=1).reshape(d, s, k).permute(2, 0, 1)
+    # All k filters (of all G layers) at once, as one batched product instead of k small ones (a Python loop over
+    # k = 250 filters took longer than the rest of a training step). Zero-padded to k*s columns, they reshape to
+    # (G, D, s, k). A padded column is zero, so its Gram entries are zero and its entry of I is left out: it adds
+    # nothing, as in the per-filter sum.
+    padded = torch.cat([columns, columns.new_zeros(layers, d, k * s - n)], dim=2).reshape(layers, d, s, k)
+    padded = padded.permute(0, 3, 1, 2)                                                         # (G, k, D, s)
     owned = (torch.arange(k * s, device=columns.device) < n).reshape(s, k).T.to(columns.dtype)   # (k, s)
-    residual = padded.transpose(1, 2) @ padded / d - torch.diag_embed(owned)
+    residual = padded.transpose(2, 3) @ padded / d - torch.diag_embed(owned)
     return 0.5 * residual.square().sum()
 
 
@@ -228,4 +239,20 @@ def ortho_penalty(model: nn.Module, lam: float = 0.1, released: bool = False) ->
     layers = [m for m in model.modules() if isinstance(m, FullStackConv2d) and m.learn_masks]
     if not layers:
         return torch.zeros(())
-    return lam * sum(layer.ortho_loss(released) for layer in layers)
+    if released:
+        return lam * sum(layer.ortho_loss(released) for layer in layers)
+    # Layers with separate masks of one shape and one k are summed in ONE batched product (a ResNet-20 has 18 such
+    # layers of 5 shapes): the same terms, in a few operations instead of a dozen per layer, which was a few
+    # per cent of a training step. The other layers (shared masks) go one by one.
+    groups, terms = {}, []
+    for layer in layers:
+        if layer.masks == "separate":
+            latent = _check_latent(layer.mask_latent)
+            key = (tuple(latent.shape), layer.n_filters, latent.dtype, latent.device)
+            groups.setdefault(key, []).append(latent)
+        else:
+            terms.append(layer.ortho_loss())
+    for (shape, k, _, _), latents in groups.items():
+        columns = binarize(torch.stack(latents)).reshape(len(latents), shape[0], -1).transpose(1, 2)
+        terms.append(_separate_ortho_sum(columns, separate_filters(k, shape[0])))
+    return lam * sum(terms)

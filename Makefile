@@ -66,13 +66,15 @@ check-exercise: $(STAMP)
 	@$(BIN)/python -m minilib.exercises check "$(NAME)"
 
 ## make bench: convolution speed vs this machine's sgemm and vs PyTorch, then versatile, filter-basis and full-stack
-## layers vs the standard convolution they replace (NumPy and PyTorch);
-## writes results/bench_{conv,versatile,basis,fullstack}.json.
+## layers vs the standard convolution they replace (NumPy and PyTorch), then one training step of the chapter-7
+## ResNet-20 with each method (default and measured-fastest formulations) vs the baseline's;
+## writes results/bench_{conv,versatile,basis,fullstack,step}.json.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/conv_benchmark.py --out results/bench_conv.json
 	$(BIN)/python benchmarks/versatile_benchmark.py --out results/bench_versatile.json
 	$(BIN)/python benchmarks/basis_benchmark.py --out results/bench_basis.json
 	$(BIN)/python benchmarks/fullstack_benchmark.py --out results/bench_fullstack.json
+	$(BIN)/python benchmarks/step_benchmark.py --out results/bench_step.json
 
 ## make reproduce-mnist: train every MNIST run of Versatile Tables 2-3 and MVNet Table 1 / Fig. 2 with the torch
 ## twins, then the NumPy-backend runs; one JSON per run and seed in results/mnist/. This takes hours on 2 cores.

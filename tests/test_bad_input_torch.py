@@ -97,7 +97,10 @@ SPECIFIC_BAD = [    # (twin, changes, error, words)
     ("versatile", dict(channel_mode=None), TypeError, ["channel_mode", "None"]),
     ("versatile", dict(channel_mode=np.array(["paper"])), TypeError, ["channel_mode"]),
     ("versatile", dict(delta=1.0), TypeError, ["delta"]),
+    ("versatile", dict(formulation="masked"), ValueError, ["formulation='masked'", "'cropped', 'dense'"]),
+    ("versatile", dict(formulation=None), TypeError, ["formulation", "None"]),
     ("basis", dict(split_mode=3), TypeError, ["split_mode", "'reshape', 'loop'"]),
+    ("basis", dict(split_mode="conv3d"), ValueError, ["split_mode='conv3d'", "'reshape', 'loop', 'grouped', 'dense'"]),
     ("basis", dict(n_basis=0), ValueError, ["n_basis=0"]),
     ("basis", dict(basis_channels=3), ValueError, ["basis_channels=3"]),
     ("basis", dict(basis="shared"), TypeError, ["basis"]),
@@ -107,6 +110,7 @@ SPECIFIC_BAD = [    # (twin, changes, error, words)
     ("fullstack", dict(learn_masks="yes"), TypeError, ["learn_masks", "'yes'"]),
     ("fullstack", dict(s=2.0), TypeError, ["s "]),
     ("fullstack", dict(n_filters=0), ValueError, ["n_filters=0"]),
+    ("fullstack", dict(formulation="eq13"), ValueError, ["formulation='eq13'", "'dense'"]),
 ]
 
 

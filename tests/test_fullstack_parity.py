@@ -285,6 +285,29 @@ def test_ortho_penalty_matches_the_numpy_regularizer(released):
         mt.ortho_penalty(twin, lam=-1)
 
 
+def test_ortho_penalty_groups_layers_of_one_shape_into_one_product():
+    """Layers with separate masks of one shape and one k are summed in one batched product: the same value and
+    gradients as the layers' own ortho_loss, for two groups of alike layers, a lone one, shared masks, and a
+    layer whose last filter owns fewer masks (n not a multiple of k)."""
+    rng = np.random.default_rng(4)
+    layers = [mt.FullStackConv2d(4, 6, 3, 2, masks="separate", n_filters=4, rng=rng, dtype=torch.float64),
+              mt.FullStackConv2d(6, 6, 3, 3, rng=rng, dtype=torch.float64),
+              mt.FullStackConv2d(4, 6, 3, 2, masks="separate", n_filters=4, rng=rng, dtype=torch.float64),
+              mt.FullStackConv2d(4, 8, 3, 2, masks="separate", rng=rng, dtype=torch.float64),
+              mt.FullStackConv2d(4, 8, 3, 2, masks="separate", rng=rng, dtype=torch.float64),
+              mt.FullStackConv2d(6, 5, 1, 2, masks="separate", n_filters=3, rng=rng, dtype=torch.float64)]
+    model = nn.Sequential(*layers)
+    latents = [layer.mask_latent for layer in layers]
+    penalty = mt.ortho_penalty(model, lam=0.2)
+    one_by_one = 0.2 * sum(layer.ortho_loss() for layer in layers)
+    assert_close(penalty, one_by_one, "penalty value")
+    for i, (found, expected) in enumerate(zip(torch.autograd.grad(penalty, latents),
+                                              torch.autograd.grad(one_by_one, latents))):
+        assert_close(found, expected, f"layer {i} dmask_latent")
+    with pytest.raises(TypeError, match="mask_latent must be float32 or float64"):
+        mt.ortho_penalty(nn.Sequential(layers[0].half()))
+
+
 # ----------------------------------------------------------------------------- shared contract of both backends
 STATE_CASES = {"shared": {}, "separate": {"masks": "separate"}, "no-bias": {"bias": False},
                "fixed-masks": {"learn_masks": False}, "ceil": {"n_filters": 2, "masks": "separate"}}

@@ -69,6 +69,12 @@ eval mode at batch 1 and 128; and the NumPy forward of stage 2's second block's 
 channels, 16x16) in its method's layer against ``minilib.layers.Conv2d`` at the same shapes, batch
 32, as a ratio measured in the same run.
 
+Formulations (:mod:`minilib.torch.formulations`): by default every twin trains in the formulation it is built
+with, as the committed results did. ``--formulations fastest`` times each block convolution's equal formulations
+on the first mini-batch and trains with the fastest (the step then takes about the baseline's time,
+``benchmarks/step_benchmark.py``); the result stores the choices under ``formulations``. Same function in exact
+arithmetic; float32 rounding, and so the trained numbers, may differ in the last digits.
+
 One JSON per run and seed, ``<out-dir>/<run>[-e<epochs>]_seed<seed>.json``; a run whose file
 counts as done (:func:`expected_result`) is skipped unless ``--force``, any other file set aside and made again::
 
@@ -283,9 +289,9 @@ def load_splits(quick: bool = False) -> dict:
 
 
 # ----------------------------------------------------------------------------- training
-def train_model(run: Run, seed: int, splits: dict, epochs: int) -> dict:
-    """Train ``run`` with the torch twins (:func:`minilib.training.fit` under :func:`loop_recipe`); returns the
-    model, per-epoch history and test numbers."""
+def train_model(run: Run, seed: int, splits: dict, epochs: int, formulations: str | None = None) -> dict:
+    """Train ``run`` with the torch twins (:func:`minilib.training.fit` under :func:`loop_recipe`, ``formulations``
+    passed on: None or "fastest"); returns the model, per-epoch history, test numbers and the formulations' record."""
     from ..training import evaluate, fit
 
     rng = np.random.default_rng(seed)
@@ -302,11 +308,11 @@ def train_model(run: Run, seed: int, splits: dict, epochs: int) -> dict:
     trained = fit(model, recipe, epochs=epochs, steps_per_epoch=-(-len(x_train) // recipe.batch_size),
                   batches=batches,
                   validate=lambda: dict(zip(("val_loss", "val_accuracy"), evaluate(model, *splits["val"]))),
-                  label=label, epoch_line=lambda entry: epoch_line(label, entry, epochs))
+                  label=label, epoch_line=lambda entry: epoch_line(label, entry, epochs), formulations=formulations)
     test_loss, test_accuracy = evaluate(model, *splits["test"])
     return {"model": model, "history": history_lists(trained["history"], HISTORY_KEYS), "initial": initial,
             "test_loss": test_loss, "test_accuracy": test_accuracy, "threads": trained["threads"],
-            "loop": recipe.fields()["loop"]}
+            "loop": recipe.fields()["loop"], "formulations": trained["formulations"]}
 
 
 def loop_recipe(lam: float | None):
@@ -381,12 +387,13 @@ def expected_result(run: Run, seed: int, quick: bool = False) -> dict:
             "recipe": {**{key: RECIPE[key] for key in CHECKED_RECIPE}, "epochs": epochs, "lam": run.penalty_lam}}
 
 
-def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
+def train_run(run: Run, seed: int, splits: dict, quick: bool = False, formulations: str | None = None) -> dict:
     """Train ``run`` with ``seed`` and return the JSON payload (:func:`minilib.results.write_result` adds
-    the seed, command, date and git revision)."""
+    the seed, command, date and git revision); with ``formulations="fastest"`` the payload holds the chooser's
+    record under ``formulations`` (see the module docstring)."""
     epochs = run_epochs(run, quick)
     start = time.perf_counter()
-    trained = train_model(run, seed, splits, epochs)
+    trained = train_model(run, seed, splits, epochs, formulations)
     train_seconds = time.perf_counter() - start
     latency = measure_latency(trained["model"], quick)
     cost = model_cost(trained["model"])
@@ -411,6 +418,7 @@ def train_run(run: Run, seed: int, splits: dict, quick: bool = False) -> dict:
         "cost": cost, "compression": compression(cost), "latency": latency,
         "wall_seconds": time.perf_counter() - start, "train_seconds": train_seconds,
         "epoch_seconds": float(np.mean(history["seconds"])), "threads": trained["threads"], "versions": versions(),
+        **({} if trained["formulations"] is None else {"formulations": trained["formulations"]}),
     }
 
 
@@ -420,6 +428,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds for every run (default: 0)")
     parser.add_argument("--epochs", type=int, help=f"epochs for every run (default: {RECIPE['epochs']}); "
                         f"adds -e<epochs> to the run names")
+    parser.add_argument("--formulations", choices=("default", "fastest"), default="default",
+                        help="the twins' formulations: as built (default), or the fastest of each block convolution, "
+                             "timed on the first mini-batch (same function; float32 rounding may differ)")
     add_common_arguments(parser, "cifar10", "smoke test in seconds: {train} training, {val} validation and {test} "
                          "test images (stratified), 1 epoch".format(**QUICK_SIZES))
 
@@ -432,5 +443,7 @@ def describe(payload: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    formulations = "fastest" if getattr(args, "formulations", "default") == "fastest" else None
     return run_experiment(args, "cifar10", lambda: make_plan(args.runs, args.seeds, args.epochs),
-                          lambda: load_splits(args.quick), train_run, describe, expect=expected_result)
+                          lambda: load_splits(args.quick), functools.partial(train_run, formulations=formulations),
+                          describe, expect=expected_result)

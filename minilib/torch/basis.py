@@ -17,8 +17,12 @@ from .. import checks
 from ..basis import basis_cost, configure_layer
 from .common import check_input, choice, dtype_of, flag, generator, parameters_fit, uniform_
 
-SPLIT_MODES = ("reshape", "loop")
+# How the forward pass computes Li et al.'s Eq. 11 (``split_mode``, the layer's formulation): every one gives the same
+# numbers in exact arithmetic and the same gradients (float32 rounding may differ in the last bits).
+# :mod:`minilib.torch.formulations` times them per layer and picks the fastest.
+SPLIT_MODES = ("reshape", "loop", "grouped", "dense")
 DEFAULT_SPLIT_MODE = "reshape"
+FORMULATIONS, DEFAULT_FORMULATION = SPLIT_MODES, DEFAULT_SPLIT_MODE
 
 
 class SharedBasis(nn.Module):
@@ -61,16 +65,22 @@ class BasisConv2d(nn.Module):
     split-major order g*m + b (as the released code), and a 1x1 convolution with ``coeff``
     (n, s*m) plus ``bias`` (n,) mixes them into the n outputs.
 
-    ``split_mode`` picks how the s basis convolutions run; both give the same numbers:
+    ``split_mode`` (the layer's ``formulation``) picks how Eq. 11 runs; all give the same outputs and gradients:
 
     * ``"reshape"`` (default): x viewed as a batch of N*s images of p channels, ONE convolution
       with the basis;
-    * ``"loop"``: s convolutions that share the basis, as the paper's implementation (Sec. 3.3).
+    * ``"loop"``: s convolutions that share the basis, as the paper's implementation (Sec. 3.3);
+    * ``"grouped"``: ONE convolution with s groups, the basis repeated once per split;
+    * ``"dense"``: the dense weight W of Eq. 9-10 (:meth:`dense_weight`), rebuilt from ``coeff`` and
+      ``basis`` in every forward pass (so autograd takes the gradients back to both through the product),
+      and ONE ordinary convolution: the standard convolution's multiplications, none of Eq. 11's saving,
+      but one large convolution instead of a convolution and a 1x1 mix.
 
     Measured on this project's 2-core CPU (float32, batch 64, nine layers with c = 32..128,
     k = 1..5, s = 2..16, paired calls), "loop" took 1.1x the time of "reshape" for
     forward+backward (geometric mean; 0.96-1.36x per layer) and 1.06x for the forward alone
-    (0.91-1.47x), hence the default; ``benchmarks/basis_benchmark.py`` times both again.
+    (0.91-1.47x), hence the default; ``benchmarks/basis_benchmark.py`` times both again, and
+    :func:`minilib.torch.formulations.choose_formulations` times all four on a network's own layers.
 
     ``basis``: None (the layer owns a new one), a :class:`SharedBasis`, or the ``basis``
     parameter of another layer. A shared basis parameter (m, p', kh, kw) is registered under
@@ -95,7 +105,7 @@ class BasisConv2d(nn.Module):
                  bias=True, basis=None, rng=None, split_mode=DEFAULT_SPLIT_MODE, *, device=None, dtype=None):
         super().__init__()
         shape = configure_layer(self, in_channels, out_channels, kernel_size, n_basis, basis_channels, stride, padding)
-        self.split_mode = choice(split_mode, "split_mode", SPLIT_MODES)
+        self.split_mode = split_mode
         bias, rng, dtype = flag(bias, "bias"), generator(rng), dtype_of(dtype)
 
         owned = [("basis", (shape.m, shape.p, *shape.kernel))] if basis is None else []
@@ -128,9 +138,37 @@ class BasisConv2d(nn.Module):
         """(m, p, kh, kw): the basis this layer convolves with; the first p channels of a wider shared one."""
         return self.basis if self.basis.shape[1] == self.basis_channels else self.basis[:, :self.basis_channels]
 
+    @property
+    def split_mode(self) -> str:
+        """How :meth:`forward` computes Eq. 11: one of :data:`SPLIT_MODES` (see the class docstring)."""
+        return self._split_mode
+
+    @split_mode.setter
+    def split_mode(self, value) -> None:
+        self._split_mode = choice(value, "split_mode", SPLIT_MODES)
+
+    @property
+    def formulation(self) -> str:
+        """The layer's ``split_mode``, under the name :mod:`minilib.torch.formulations` uses for every twin."""
+        return self._split_mode
+
+    @formulation.setter
+    def formulation(self, value) -> None:
+        self._split_mode = choice(value, "formulation", FORMULATIONS)
+
+    def dense_weight(self) -> torch.Tensor:
+        """(n, c, kh, kw): W_i = [W̄_{i,1}; ...; W̄_{i,s}] (Eq. 9), W̄_{i,g} = sum_b coeff[i, g*m + b] B̄_b (Eq. 10),
+        as :func:`minilib.basis.weight_from_basis`, differentiable in ``coeff`` and ``basis``."""
+        basis, n, s = self.layer_basis(), self.out_channels, self.splits
+        splits = torch.einsum("ngb,bpyx->ngpyx", self.coeff.reshape(n, s, self.n_basis), basis)
+        return splits.reshape(n, s * self.basis_channels, *self.kernel_size)
+
     def basis_responses(self, x: torch.Tensor) -> torch.Tensor:
         """(N, s*m, OH, OW): x̄_g * B̄_b for every split g and basis filter b, channel g*m + b (Eq. 11)."""
         basis, s, p = self.layer_basis(), self.splits, self.basis_channels
+        if self.split_mode == "grouped":
+            # group g reads channels g*p .. g*p + p - 1 and writes its m responses to channels g*m .. g*m + m - 1
+            return F.conv2d(x, basis.repeat(s, 1, 1, 1), None, self.stride, self.padding, groups=s)
         if self.split_mode == "loop":
             return torch.cat([F.conv2d(x[:, g * p:(g + 1) * p], basis, None, self.stride, self.padding)
                               for g in range(s)], dim=1)
@@ -140,6 +178,8 @@ class BasisConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_channels, self.kernel_size, self.padding, self.coeff)
+        if self.split_mode == "dense":
+            return F.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding)
         # the linear combination of Eq. 11 as a 1x1 convolution
         return F.conv2d(self.basis_responses(x), self.coeff[:, :, None, None], self.bias)
 

@@ -18,6 +18,14 @@ from torch import nn
 from ..fullstack import MASK_MODES, configure_layer, fullstack_cost, separate_filters
 from .common import check_input, choice, dtype_of, flag, generator, module, parameters_fit, real, tensor, uniform_
 
+# How the forward pass computes Han et al.'s Eq. 3-5 (:mod:`minilib.torch.formulations` treats every twin alike).
+# Only the dense weight M∘B and one convolution: Eq. 13 (each patch times the k full-stack filters, then ±1-masked
+# sums, as the NumPy layer's fast path) is equal, but on a CPU it runs (k + k*s)*D machine multiplications per
+# position, more than the dense n*D, and it unfolds the input; measured with the 16 -> 16 channel, 32x32 layer of
+# the chapter-7 ResNet-20 (s = 4, batch 128, float32), its forward+backward took 24x the dense one's.
+FORMULATIONS = ("dense",)
+DEFAULT_FORMULATION = "dense"
+
 
 class BinarizeSTE(torch.autograd.Function):
     """M = sign(latent) in {-1, +1} with sign(0) = +1, and a clipped straight-through gradient.
@@ -62,7 +70,8 @@ class FullStackConv2d(nn.Module):
     released code does: the s-fold multiplication saving of Eq. 12-14 (multiply each patch by the k
     full-stack filters once, then only add and subtract) is not realised here; the NumPy layer's
     fast path computes it that way. Gradients: exact for filters and bias, straight-through
-    (:func:`binarize`) for ``mask_latent``.
+    (:func:`binarize`) for ``mask_latent``. ``formulation``: "dense", the only one of :data:`FORMULATIONS`
+    (the module's comment says why Eq. 13 is not one).
 
     Initialisation as in the NumPy layer: filters U(-1/sqrt(c*kh*kw), +) (the ``nn.Conv2d`` bound),
     mask_latent U(-1, 1) (so sign gives Rademacher masks, as the released code), bias
@@ -77,9 +86,11 @@ class FullStackConv2d(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, s, stride=1, padding=0, bias=True, masks="shared",
-                 learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None):
+                 learn_masks=True, rng=None, n_filters=None, *, device=None, dtype=None,
+                 formulation=DEFAULT_FORMULATION):
         super().__init__()
         choice(masks, "masks", MASK_MODES)
+        self.formulation = formulation
         # configure_layer checks every argument, learn_masks too, as for the NumPy layer (one message for both)
         shape = configure_layer(self, in_channels, out_channels, kernel_size, s, stride, padding, masks, learn_masks,
                                 n_filters)
@@ -105,6 +116,15 @@ class FullStackConv2d(nn.Module):
         uniform_(self.mask_latent, 1.0, rng)
         if self.bias is not None:
             uniform_(self.bias, bound, rng)
+
+    @property
+    def formulation(self) -> str:
+        """How :meth:`forward` computes the layer: one of :data:`FORMULATIONS`."""
+        return self._formulation
+
+    @formulation.setter
+    def formulation(self, value) -> None:
+        self._formulation = choice(value, "formulation", FORMULATIONS)
 
     def binary_masks(self) -> torch.Tensor:
         """M = sign(mask_latent) in {-1, +1}, (s or n, c, kh, kw), with the straight-through gradient."""
@@ -148,6 +168,11 @@ class FullStackConv2d(nn.Module):
 # ----------------------------------------------------------------------------- Eq. 7-8: orthogonal masks
 def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
     """M (D, rows): the binarised masks as columns, differentiable by the straight-through estimator."""
+    return binarize(_check_latent(mask_latent)).reshape(mask_latent.shape[0], -1).T
+
+
+def _check_latent(mask_latent: torch.Tensor) -> torch.Tensor:
+    """``mask_latent`` if it is a float32 or float64 tensor of 4 dimensions (rows, c, kh, kw)."""
     tensor(mask_latent, "mask_latent")
     if mask_latent.dtype not in (torch.float32, torch.float64):
         # the Gram matrix M^T M sums D = c*kh*kw products of ±1: float16 holds such sums exactly only up to 2048
@@ -156,7 +181,7 @@ def _mask_columns(mask_latent: torch.Tensor) -> torch.Tensor:
     if mask_latent.dim() != 4:
         raise ValueError(f"mask_latent must be a 4-dimensional tensor (s or out_channels, c, kh, kw), "
                          f"got shape {tuple(mask_latent.shape)}")
-    return binarize(mask_latent).reshape(mask_latent.shape[0], -1).T
+    return mask_latent
 
 
 def _gram_residual(columns: torch.Tensor) -> torch.Tensor:
@@ -176,16 +201,22 @@ def ortho_loss(mask_latent: torch.Tensor, n_filters=None) -> torch.Tensor:
     columns = _mask_columns(mask_latent)
     if n_filters is None:
         return 0.5 * _gram_residual(columns).square().sum()
-    d, n = columns.shape
-    k = separate_filters(n_filters, n)
+    return _separate_ortho_sum(columns[None], separate_filters(n_filters, columns.shape[1]))
+
+
+def _separate_ortho_sum(columns: torch.Tensor, k: int) -> torch.Tensor:
+    """Eq. 7 summed over the k full-stack filters of each of G layers with separate masks: ``columns`` (G, D, n),
+    the binarised masks of every layer as columns; filter i owns columns i, i + k, ..."""
+    layers, d, n = columns.shape
     s = -(-n // k)
-    # All k filters at once, as one batched product instead of k small ones (a Python loop over k = 250 filters
-    # took longer than the rest of a training step). Filter i owns columns i, i + k, ...: zero-padded to k*s
-    # columns, they reshape to (D, s, k). A padded column is zero, so its Gram entries are zero and its entry of
-    # I is left out: it adds nothing, as in the per-filter sum.
-    padded = torch.cat([columns, columns.new_zeros(d, k * s - n)], dim=1).reshape(d, s, k).permute(2, 0, 1)
+    # All k filters (of all G layers) at once, as one batched product instead of k small ones (a Python loop over
+    # k = 250 filters took longer than the rest of a training step). Zero-padded to k*s columns, they reshape to
+    # (G, D, s, k). A padded column is zero, so its Gram entries are zero and its entry of I is left out: it adds
+    # nothing, as in the per-filter sum.
+    padded = torch.cat([columns, columns.new_zeros(layers, d, k * s - n)], dim=2).reshape(layers, d, s, k)
+    padded = padded.permute(0, 3, 1, 2)                                                         # (G, k, D, s)
     owned = (torch.arange(k * s, device=columns.device) < n).reshape(s, k).T.to(columns.dtype)   # (k, s)
-    residual = padded.transpose(1, 2) @ padded / d - torch.diag_embed(owned)
+    residual = padded.transpose(2, 3) @ padded / d - torch.diag_embed(owned)
     return 0.5 * residual.square().sum()
 
 
@@ -208,4 +239,20 @@ def ortho_penalty(model: nn.Module, lam: float = 0.1, released: bool = False) ->
     layers = [m for m in model.modules() if isinstance(m, FullStackConv2d) and m.learn_masks]
     if not layers:
         return torch.zeros(())
-    return lam * sum(layer.ortho_loss(released) for layer in layers)
+    if released:
+        return lam * sum(layer.ortho_loss(released) for layer in layers)
+    # Layers with separate masks of one shape and one k are summed in ONE batched product (a ResNet-20 has 18 such
+    # layers of 5 shapes): the same terms, in a few operations instead of a dozen per layer, which was a few
+    # per cent of a training step. The other layers (shared masks) go one by one.
+    groups, terms = {}, []
+    for layer in layers:
+        if layer.masks == "separate":
+            latent = _check_latent(layer.mask_latent)
+            key = (tuple(latent.shape), layer.n_filters, latent.dtype, latent.device)
+            groups.setdefault(key, []).append(latent)
+        else:
+            terms.append(layer.ortho_loss())
+    for (shape, k, _, _), latents in groups.items():
+        columns = binarize(torch.stack(latents)).reshape(len(latents), shape[0], -1).transpose(1, 2)
+        terms.append(_separate_ortho_sum(columns, separate_filters(k, shape[0])))
+    return lam * sum(terms)

@@ -17,6 +17,12 @@ from .. import checks
 from ..versatile import CHANNEL_MODES, COMBINE_MODES, square_kernel, versatile_cost, versatile_shape
 from .common import check_input, choice, dtype_of, flag, generator, parameters_fit
 
+# How the forward pass computes Wang et al.'s Eq. 3/4 (and 8); every formulation gives the same numbers in exact
+# arithmetic and the same gradients (float32 rounding may differ in the last bits). :mod:`minilib.torch.formulations`
+# times them per layer and picks the fastest.
+FORMULATIONS = ("cropped", "dense")
+DEFAULT_FORMULATION = "cropped"
+
 
 class VersatileConv2d(nn.Module):
     """Spatial (Eq. 2-3) and channel (Eq. 8) versatile convolution, a drop-in for ``nn.Conv2d``.
@@ -39,15 +45,28 @@ class VersatileConv2d(nn.Module):
     likewise OW: every secondary shares stride and padding, so all responses align. ``x`` is a floating
     tensor in the parameters' dtype (any floating one under autocast); N = 0 gives an empty output.
 
+    ``formulation`` says how the responses are computed; both give the same outputs and gradients:
+
+    * ``"cropped"`` (default): s convolutions, secondary i with its kernel cropped to the (d-2i) x (d-2i)
+      window, so it multiplies only its own taps (Prop. 1); channel windows run as n groups of one
+      convolution on the input's n channel windows stacked;
+    * ``"dense"``: ONE ordinary convolution with :meth:`stacked_weight`, every secondary M_i ∘ f (Eq. 2)
+      placed on its channel window (Eq. 8) and stacked, rebuilt from ``weight`` in every forward pass so
+      autograd sums the secondaries' gradients into the primary. It multiplies the masked-out zeros too
+      (as many multiplications as the standard convolution), but a single large convolution often runs
+      faster than s small ones; :func:`minilib.torch.formulations.choose_formulations` measures which.
+
     ``rng``: a NumPy Generator, an int seed, or None (torch's generator); ``dtype``: float32 or float64
     (None: torch's default); ``bias`` and ``shared_bias`` real bools. Bad arguments raise ``TypeError`` or
     ``ValueError`` naming the argument, its value and the rule (:mod:`minilib.torch.common`).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, delta=0, g=1,
-                 shared_bias=False, combine="concat", channel_mode="paper", rng=None, *, device=None, dtype=None):
+                 shared_bias=False, combine="concat", channel_mode="paper", rng=None, *, device=None, dtype=None,
+                 formulation=DEFAULT_FORMULATION):
         super().__init__()
         d = square_kernel(kernel_size)
+        self.formulation = formulation
         choice(combine, "combine", COMBINE_MODES)
         choice(channel_mode, "channel_mode", CHANNEL_MODES)
         shape = versatile_shape(in_channels, out_channels, d, delta=delta, g=g, combine=combine,
@@ -89,6 +108,15 @@ class VersatileConv2d(nn.Module):
                 else:
                     nn.init.uniform_(param, -bound, bound)
 
+    @property
+    def formulation(self) -> str:
+        """How :meth:`forward` computes the responses: one of :data:`FORMULATIONS` (see the class docstring)."""
+        return self._formulation
+
+    @formulation.setter
+    def formulation(self, value) -> None:
+        self._formulation = choice(value, "formulation", FORMULATIONS)
+
     def window_weight(self) -> torch.Tensor:
         """(n*P, ĉ, d, d): row j*P + p is the filter primary p applies to channel window j (Eq. 8)."""
         if self.channel_mode == "official":
@@ -105,22 +133,69 @@ class VersatileConv2d(nn.Module):
         """
         return self.bias.repeat(self.out_channels // self.primaries) if self.shared_bias else self.bias
 
+    def secondary_masks(self) -> torch.Tensor:
+        """(s, d, d): M_i keeps the centred (d-2i) x (d-2i) window (Wang et al.'s Eq. 2), in the weight's dtype."""
+        d, s = self.kernel_size, self.s
+        masks = torch.zeros((s, d, d), dtype=self.weight.dtype, device=self.weight.device)
+        for i in range(s):
+            masks[i, i:d - i, i:d - i] = 1
+        return masks
+
+    def embedded_weight(self) -> torch.Tensor:
+        """(n, P, c, d, d): primary p as channel window j sees it (Eq. 8), zero outside input channels
+        [j*g, j*g + ĉ), so every window becomes an ordinary filter over all c input channels."""
+        c, c_hat, g, n = self.in_channels, self.c_hat, self.g, self.n
+        if self.channel_mode == "paper":
+            # window j uses the stored channels at the positions it reads: a 0/1 channel mask of the weight
+            inside = torch.zeros((n, 1, c, 1, 1), dtype=self.weight.dtype, device=self.weight.device)
+            for j in range(n):
+                inside[j, :, j * g:j * g + c_hat] = 1
+            return self.weight[None] * inside
+        # official: the ĉ stored channels are shifted to [j*g, j*g + ĉ); F.pad is differentiable
+        return torch.stack([F.pad(self.weight, (0, 0, 0, 0, j * g, c - c_hat - j * g)) for j in range(n)])
+
+    def stacked_weight(self) -> torch.Tensor:
+        """(out_channels, c, d, d): every secondary filter as one ordinary weight, for ONE ``F.conv2d``.
+
+        Row (i*n + j)*P + p is M_i ∘ f_p on window j (Eq. 2, 3, 8); with combine="sum" row j*P + p is
+        (sum_i M_i) ∘ f_p (Eq. 4-5). Built from ``weight`` by products with fixed 0/1 masks, so autograd
+        gives ``weight`` the sum of its secondaries' gradients, masked, as the cropped kernels do.
+        """
+        windows, masks = self.embedded_weight(), self.secondary_masks()
+        d = self.kernel_size
+        if self.combine == "sum":
+            return (windows * masks.sum(0)).reshape(-1, self.in_channels, d, d)
+        stacked = windows[None] * masks[:, None, None, None]                # (s, n, P, c, d, d)
+        return stacked.reshape(-1, self.in_channels, d, d)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d, (ph, pw) = self.kernel_size, self.padding
+        d = self.kernel_size
         check_input(x, self.in_channels, (d, d), self.padding, self.weight)
-        x = F.pad(x, (pw, pw, ph, ph))
-        # stack the n channel windows x[:, j*g : j*g + ĉ] -> (N, n*ĉ, H, W); one conv group each
-        x = x.unfold(1, self.c_hat, self.g).permute(0, 1, 4, 2, 3).flatten(1, 2)
-        weight, h, w = self.window_weight(), x.shape[2], x.shape[3]
-        # Secondary i = weight masked to its centred window (Eq. 2). Cropping kernel and padded
-        # input by i on each side gives the same sums without the zero taps, and stays valid
-        # when padding < i.
-        responses = [F.conv2d(x[:, :, i:h - i, i:w - i], weight[..., i:d - i, i:d - i], stride=self.stride,
-                              groups=self.n) for i in range(self.s)]
-        out = torch.cat(responses, dim=1) if self.combine == "concat" else sum(responses)  # Eq. 3 / Eq. 4
+        if self.formulation == "dense":
+            out = F.conv2d(x, self.stacked_weight(), stride=self.stride, padding=self.padding)
+        else:
+            out = self._cropped_responses(x)
         if self.bias is not None:
             out = out + self.full_bias()[:, None, None]
         return out
+
+    def _cropped_responses(self, x: torch.Tensor) -> torch.Tensor:
+        """The s secondaries as s convolutions with cropped kernels (Prop. 1), n channel windows as groups."""
+        d, (ph, pw) = self.kernel_size, self.padding
+        if self.n > 1:
+            # stack the n channel windows x[:, j*g : j*g + ĉ] -> (N, n*ĉ, H, W); one conv group each
+            x = x.unfold(1, self.c_hat, self.g).permute(0, 1, 4, 2, 3).flatten(1, 2)
+        weight, h, w = self.window_weight(), x.shape[2], x.shape[3]
+        responses = []
+        for i in range(self.s):
+            # Secondary i = weight masked to its centred window (Eq. 2). Its cropped kernel on the input padded by
+            # p - i gives the same sums without the zero taps; where padding < i, the input is cropped by i - p
+            # instead (the window's first tap lies inside the image).
+            ch, cw = max(i - ph, 0), max(i - pw, 0)
+            part = x[:, :, ch:h - ch, cw:w - cw] if ch or cw else x
+            responses.append(F.conv2d(part, weight[..., i:d - i, i:d - i], stride=self.stride,
+                                      padding=(max(ph - i, 0), max(pw - i, 0)), groups=self.n))
+        return torch.cat(responses, dim=1) if self.combine == "concat" else sum(responses)  # Eq. 3 / Eq. 4
 
     def cost(self, in_shape, out_shape) -> dict:
         """Weights, parameters and multiplications per sample, as the NumPy layer's ``cost``."""
@@ -137,4 +212,6 @@ class VersatileConv2d(nn.Module):
             text += ", bias=False"
         elif self.shared_bias:
             text += ", shared_bias=True"
+        if self.formulation != DEFAULT_FORMULATION:
+            text += f", formulation={self.formulation!r}"
         return text

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..torch.common import choice, integer, module, real, same_dtype
+from ..torch.common import choice, integer, module, real, same_dtype, show
+from ..torch.formulations import choose_formulations, set_formulations
 from ..torch.fullstack import ortho_penalty
 
 OPTIMIZERS = ("sgd", "adam")
@@ -273,8 +274,9 @@ class Diverged(RuntimeError):
 def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
         batches: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]],
         total_steps: int | None = None, validate: Callable[[], dict] | None = None, label: str = "",
-        epoch_line: Callable[[dict], str] | None = None) -> dict:
-    """Train ``model`` for ``epochs`` epochs under ``recipe``; returns ``{"history", "diverged", "threads"}``.
+        epoch_line: Callable[[dict], str] | None = None, formulations=None) -> dict:
+    """Train ``model`` for ``epochs`` epochs under ``recipe``; returns ``{"history", "diverged", "threads",
+    "formulations"}``.
 
     ``batches(epoch)`` (1-based) yields the epoch's ``(inputs, targets)`` NumPy mini-batches, at most
     ``steps_per_epoch`` of them; ``total_steps`` (default ``epochs * steps_per_epoch``) is the number of
@@ -287,6 +289,14 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
     ``batch_losses``, ``seconds``, then ``validate()``'s values. ``diverged`` is None or, under
     ``on_nonfinite="record"``, ``{"epoch", "batch", "batches_per_epoch"}`` of the first non-finite objective; under
     ``"raise"`` that raises :class:`Diverged`. ``epoch_line(entry)`` is printed after each epoch.
+
+    ``formulations`` (:mod:`minilib.torch.formulations`): None (the default) trains every twin in the formulation
+    it was built with; ``"fastest"`` times each twin's formulations on the first mini-batch's shapes before the
+    first step and keeps the fastest (:func:`~minilib.torch.formulations.choose_formulations`; seconds); a dict
+    ``{layer name: formulation}`` or a stored record sets them (a replay). The formulations compute the same
+    function, so the run is the same in exact arithmetic, but float32 rounding may differ in the last bits (and a
+    choice made by timing may differ from machine to machine: store the record to repeat a run bit for bit).
+    The returned ``formulations`` is the chooser's record for ``"fastest"``, else None.
     """
     from tqdm.auto import tqdm
 
@@ -297,6 +307,8 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
     for name, function in (("validate", validate), ("epoch_line", epoch_line)):
         if function is not None and not callable(function):
             raise TypeError(f"{name} must be None or a function, got {type(function).__name__}")
+    choose = _formulations_request(model, formulations)
+    record = None
     optimizer = make_optimizer(model, recipe)
     total_steps = epochs * steps_per_epoch if total_steps is None else total_steps
     schedule = Schedule(optimizer, recipe, epochs if recipe.schedule_step == "epoch" else total_steps)
@@ -316,6 +328,8 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
                                  f"least one sample (the loss is a mean over the batch)")
             lr = schedule.before_step()
             first_lr = lr if first_lr is None else first_lr
+            if choose and record is None:       # the first mini-batch's shapes are the ones to time
+                record = choose_formulations(model, torch.from_numpy(inputs))
             step = train_step(model, optimizer, recipe, torch.from_numpy(inputs), torch.from_numpy(targets))
             if not step.finite:
                 diverged = {"epoch": epoch, "batch": batch, "batches_per_epoch": steps_per_epoch}
@@ -352,7 +366,21 @@ def fit(model, recipe: Recipe, *, epochs: int, steps_per_epoch: int,
         if epoch_line is not None:
             tqdm.write(epoch_line(entry), file=sys.stderr)
     bar.close()
-    return {"history": history, "diverged": diverged, "threads": torch.get_num_threads()}
+    return {"history": history, "diverged": diverged, "threads": torch.get_num_threads(), "formulations": record}
+
+
+def _formulations_request(model, formulations) -> bool:
+    """Whether :func:`fit` is to choose the formulations; a given dict or record is set on ``model`` here."""
+    if formulations is None:
+        return False
+    if isinstance(formulations, str):
+        choice(formulations, "formulations", ("fastest",))
+        return True
+    if not isinstance(formulations, (dict, list, tuple)):
+        raise TypeError(f"formulations must be None, 'fastest', a dict {{layer name: formulation}} or a record of "
+                        f"choose_formulations, got {show(formulations)}")
+    set_formulations(model, formulations)
+    return False
 
 
 def windows(n_iterations: int, per_window: int, draw: Callable[[], tuple[np.ndarray, np.ndarray]]) -> dict:

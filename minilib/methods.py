@@ -160,8 +160,9 @@ REGISTRY = {method.name: method for method in (
                                          "into s = c/p splits (Eq. 9)", required=True),
                Keyword("basis", "a SharedBasis (or another layer's basis) to use instead of a new one "
                                 "(Sec. 4.2)", scope="layer"),
-               Keyword("split_mode", "how the twin runs the s basis convolutions: 'reshape' (one convolution "
-                                     "of N*s images) or 'loop' (s convolutions)", scope="twin"),
+               Keyword("split_mode", "how the twin runs Eq. 11: 'reshape' (one convolution of N*s images), "
+                                     "'loop' (s convolutions), 'grouped' (one grouped convolution) or 'dense' "
+                                     "(W = coeff . basis, Eq. 9-10, and one convolution)", scope="twin"),
                Keyword("share_basis", "one basis for the layers that read the same width: per stage in the "
                                       "ResNet, per residual block in EDSR (Sec. 4.2)", scope="network"),
            ), basis_cost, {"n_basis": 3, "basis_channels": 2}),

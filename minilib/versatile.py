@@ -384,8 +384,9 @@ def versatile_conv2d_backward(dout, cache):
 
 
 # What the fast forward pass keeps for its backward pass: ``kind`` is "concat" or "sum"; ``x`` the
-# input in the computation's dtype (concat; None for sum, whose ``parts`` are the channel windows'
-# conv2d_forward_fast caches and the mask sum of Eq. 5).
+# input in the computation's dtype (concat: x itself when it already has that dtype, as the naive
+# convolution keeps it; each pass copies it channels-last chunk by chunk; None for sum, whose
+# ``parts`` are the channel windows' conv2d_forward_fast caches and the mask sum of Eq. 5).
 FastCache = namedtuple("FastCache", "kind x_shape x weight bias shape windows geometry parts")
 
 

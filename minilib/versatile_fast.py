@@ -80,6 +80,7 @@ from .im2col import check_memory
 from .unfold import (batch_chunks, fold_blocks, pad_channels_last, padded_buffer, unfold_blocks, unfold_buffer,
                      unfolds_by_row)
 
+
 # ----------------------------------------------------------------------------- the ring order of the taps
 
 def ring_blocks(d) -> list:

@@ -109,7 +109,7 @@ def test_unfold_blocks_is_unfold_rows_with_the_taps_reordered(shape, min_run):
 
 def test_unfold_blocks_reads_a_channel_window_view():
     x = np.random.default_rng(3).standard_normal((2, 6, 5, 5))
-    x_pad, kernel, stride, out_hw = _padded(x, 3, 1, 1)
+    x_pad, _, stride, out_hw = _padded(x, 3, 1, 1)
     blocks = [(range(1, 2), range(1, 2)), (range(0, 3, 2), range(3)), (range(1, 2), range(0, 3, 2))]
     view = unfold.unfold_blocks(x_pad[..., 2:5], blocks, stride, out_hw)
     plain = unfold.unfold_blocks(np.ascontiguousarray(x_pad[..., 2:5]), blocks, stride, out_hw)

@@ -105,7 +105,7 @@ def test_configs_cover_every_branch():
 
 
 def config_id(i, cfg):
-    combine, form, by_row, windows = branch(cfg)
+    combine, form, by_row, _ = branch(cfg)
     return (f"{i}-d{cfg['d']}-C{cfg['C']}-delta{cfg['delta']}g{cfg['g']}-s{cfg['stride']}-p{cfg['padding']}"
             f"-{cfg['bias']}-{combine}-{cfg['channel_mode']}-{form}-{'rows' if by_row else 'cols'}").replace(" ", "")
 

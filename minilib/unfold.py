@@ -148,3 +148,121 @@ def fold_rows(rows, padded_shape, kernel, stride, dilation, out_hw, out=None):
         for j in range(kw):
             x_pad[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += taps[:, :, :, i, j]
     return x_pad
+
+
+
+
+def _block_plan(blocks, padded_shape, stride, out_hw):
+    """Check tap blocks (pairs of ranges) and return (slices, widths in taps, kh, kw).
+
+    Every tap must lie inside the padded input for every output pixel: the strided view of
+    :func:`unfold_blocks` does not check.
+    """
+    slices, widths = [], []
+    for block in blocks:
+        rows, cols = block
+        if not (isinstance(rows, range) and isinstance(cols, range) and len(rows) and len(cols)
+                and rows.step > 0 and cols.step > 0 and rows.start >= 0 and cols.start >= 0):
+            raise ValueError(f"tap block {block!r} must be a pair of non-empty increasing ranges of "
+                             f"non-negative tap offsets")
+        slices.append((slice(rows.start, rows.stop, rows.step), slice(cols.start, cols.stop, cols.step)))
+        widths.append(len(rows) * len(cols))
+    kh, kw = max(rows[-1] for rows, _ in blocks) + 1, max(cols[-1] for _, cols in blocks) + 1
+    (_, hp, wp, _), (sh, sw), (oh, ow) = padded_shape, stride, out_hw
+    if (oh - 1) * sh + kh > hp or (ow - 1) * sw + kw > wp:
+        raise ValueError(f"the tap blocks span {kh}x{kw} taps and reach outside the padded input {hp}x{wp} "
+                         f"for out_hw={out_hw}, stride={stride}")
+    return slices, widths, kh, kw
+
+
+def unfold_blocks(x_pad, blocks, stride, out_hw, buffer=None):
+    """:func:`unfold_rows` with the kernel taps in a chosen order: rows (B*OH*OW, K), the columns
+    of ``blocks`` one after another.
+
+    A block (rows, cols) is a grid of taps given by two ``range`` objects (steps allowed, e.g.
+    ``range(0, 5, 4)`` for the top and bottom row of a 5x5 kernel); it contributes the columns
+    (a, b, c) for a in rows, b in cols and all C channels, in that order:
+
+        rows[(n, oh, ow), first column of the block + (k_a * len(cols) + k_b) * C + c]
+            = x_pad[n, oh*sh + a, ow*sw + b, c]        (a = rows[k_a], b = cols[k_b])
+
+    One block (range(kh), range(kw)) gives exactly :func:`unfold_rows` (dilation 1). The
+    versatile layer orders its taps ring by ring, so that every secondary filter's window is one
+    contiguous range of columns (:mod:`minilib.versatile_fast`); each block is one strided copy,
+    so fewer blocks mean fewer NumPy calls. ``x_pad`` (B, Hp, Wp, C) may be a view; ``stride`` and
+    ``out_hw`` are pairs. Layout and ``buffer`` as in :func:`unfold_rows`: C-contiguous rows when
+    ``unfolds_by_row(1, C)`` (a block row may be a single tap, a run of only C numbers), else the
+    transpose of a C-contiguous (K, B*OH*OW) array. The result is a view of ``buffer``.
+    """
+    (sh, sw), (oh, ow) = stride, out_hw
+    n, _, _, c = x_pad.shape
+    slices, widths, kh, kw = _block_plan(blocks, x_pad.shape, stride, out_hw)
+    s_n, s_h, s_w, s_c = x_pad.strides
+    windows = as_strided(x_pad, shape=(n, oh, ow, kh, kw, c),
+                         strides=(s_n, s_h * sh, s_w * sw, s_h, s_w, s_c), writeable=False)
+    k = sum(widths) * c
+    size = n * oh * ow * k
+    if buffer is None:
+        buffer = np.empty(size, dtype=x_pad.dtype)
+    by_row = unfolds_by_row(1, c)
+    target = buffer[:size].reshape((n, oh, ow, k) if by_row else (k, n, oh, ow))
+    col = 0
+    for (a, b), (rows, cols) in zip(slices, blocks):
+        width = len(rows) * len(cols) * c
+        if by_row:
+            np.copyto(target[..., col:col + width].reshape(n, oh, ow, len(rows), len(cols), c), windows[:, :, :, a, b])
+        else:   # few channels: copy along the output pixels, as unfold_rows does
+            np.copyto(target[col:col + width].reshape(len(rows), len(cols), c, n, oh, ow),
+                      windows[:, :, :, a, b].transpose(3, 4, 5, 0, 1, 2))
+        col += width
+    return target.reshape(n * oh * ow, k) if by_row else target.reshape(k, n * oh * ow).T
+
+
+def fold_blocks(rows, padded_shape, blocks, stride, out_hw, out=None):
+    """Adjoint of :func:`unfold_blocks`: scatter-add rows (B*OH*OW, K) back into (B, Hp, Wp, C).
+
+    ``rows`` may have either layout :func:`unfold_blocks` makes; the columns follow ``blocks``
+    as there. One vectorised add per tap, as :func:`fold_rows`; with ``out`` (an array or view of
+    shape ``padded_shape``) the taps are added into it instead of a new zero array.
+    """
+    (sh, sw), (oh, ow) = stride, out_hw
+    n, _, _, c = padded_shape
+    _, widths, _, _ = _block_plan(blocks, padded_shape, stride, out_hw)
+    k = sum(widths) * c
+    if rows.flags.c_contiguous:
+        taps = rows.reshape(n, oh, ow, k)
+    else:  # the transpose of a (K, B*OH*OW) array, as unfold_blocks makes for few channels
+        taps = rows.T.reshape(k, n, oh, ow).transpose(1, 2, 3, 0)
+    x_pad = np.zeros(padded_shape, dtype=rows.dtype) if out is None else out
+    col = 0
+    for tap_rows, tap_cols in blocks:
+        for a in tap_rows:
+            for b in tap_cols:
+                x_pad[:, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw] += taps[..., col:col + c]
+                col += c
+    return x_pad
+
+def padded_buffer(chunks, x_shape, padding, dtype):
+    """A zero array (B, H + 2*ph, W + 2*pw, C) for the largest chunk, for :func:`pad_channels_last`.
+
+    ``x_shape`` is (N, C, H, W), ``padding`` the pair (ph, pw). Only the inside is ever rewritten,
+    so the border stays zero for every chunk: padding costs no extra pass per chunk.
+    """
+    _, c, h, w = x_shape
+    (ph, pw), largest = padding, max((chunk.stop - chunk.start for chunk in chunks), default=0)
+    return np.zeros((largest, h + 2 * ph, w + 2 * pw, c), dtype=dtype)
+
+
+def pad_channels_last(x_chunk, padding, buffer):
+    """A chunk (B, C, H, W) copied channels-last into the inside of ``buffer`` (:func:`padded_buffer`):
+    returns the zero-padded (B, H + 2*ph, W + 2*pw, C) view, in ONE copy.
+
+    The same numbers as ``zero_pad(channels_last(x_chunk), padding)``, without the separate
+    channels-last copy of the whole batch and the fresh zero array per chunk. The view is
+    overwritten by the next chunk.
+    """
+    n, _, h, w = x_chunk.shape
+    ph, pw = padding
+    x_pad = buffer[:n]
+    x_pad[:, ph:ph + h, pw:pw + w] = x_chunk.transpose(0, 2, 3, 1)
+    return x_pad

@@ -21,14 +21,18 @@ Two channel modes:
 * ``"official"`` (the released ``VConv2d``): weight (P, ĉ, d, d); the same ĉ stored channels
   are applied to every input window x[:, j*g : j*g + ĉ].
 
-Two implementations of one function:
+Three implementations of one function:
 
 * :func:`versatile_conv2d_forward` / :func:`versatile_conv2d_backward` do the work Proposition 1
   counts: secondary i is a convolution with the *cropped* (d-2i) x (d-2i) kernel on the input
   cropped by i on each side (padding p - i, which may be negative), so its multiplications
   fall with (d - 2i)^2. The input is unfolded channels-last once per secondary (with the
   helpers of :mod:`minilib.unfold`, as in :mod:`minilib.fastconv`), and the backward pass
-  accumulates every secondary's gradient into its window of the primary.
+  accumulates every secondary's gradient into its window of the primary. The readable version.
+* :func:`versatile_conv2d_forward_fast` / :func:`versatile_conv2d_backward_fast` compute the
+  same from ONE unfold whose columns are ordered ring by ring (:mod:`minilib.versatile_fast`),
+  so that every secondary's window is a contiguous block of columns; the rings need 1/s of a
+  standard layer's multiplications. :class:`VersatileConv2d` runs them.
 * :func:`versatile_conv2d_forward_reference` builds the explicit masked sub-filters
   (:func:`dense_weight`) and runs one plain convolution; slow and obviously correct.
 """
@@ -38,8 +42,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import checks
+from . import checks, versatile_fast
 from .conv import conv2d_backward, conv2d_forward
+from .fastconv import conv2d_backward_fast, conv2d_forward_fast
 from .im2col import check_memory, window_geometry
 from .layers import Module, check_parameters, uniform_init
 from .unfold import batch_chunks, channels_last, fold_rows, unfold_buffer, unfold_rows, unfolds_by_row, zero_pad
@@ -195,7 +200,7 @@ def _check_bias(bias, out_channels, primaries):
                          f"or ({primaries},) (shared by the secondaries of each primary filter)")
 
 
-def _reduce_bias_grad(dbias_full, bias):
+def reduce_bias_grad(dbias_full, bias):
     """Gradient of a shared bias: the sum over the outputs that use it (the transpose of :func:`expand_bias`)."""
     if bias is None:
         return None
@@ -245,7 +250,7 @@ def versatile_conv2d_backward_reference(dout, cache):
     conv_cache, weight_shape, bias, shape, (g, combine, channel_mode) = cache
     dx, ddense, dbias_full = conv2d_backward(dout, conv_cache)
     dweight = _dense_weight_adjoint(ddense, weight_shape, shape, g, combine, channel_mode)
-    return dx, dweight, _reduce_bias_grad(dbias_full, bias)
+    return dx, dweight, reduce_bias_grad(dbias_full, bias)
 
 
 def _check_memory(x_shape, geometry, dtype, out_channels, shape):
@@ -254,6 +259,23 @@ def _check_memory(x_shape, geometry, dtype, out_channels, shape):
     check_memory(x_shape, geometry, dtype, out_channels=out_channels, padded_images=one,
                  unfolded=(one * oh * ow, shape.d * shape.d * shape.c_hat),
                  unfolded_name="the unfolded rows of one image (OH*OW, d*d*ĉ)")
+
+
+def check_forward_args(x, weight, bias, stride, padding, delta, g, combine, channel_mode):
+    """Validate the arguments of a versatile forward pass; -> (shape, out_channels, geometry, dtype).
+
+    ``shape`` is the :data:`VersatileShape`, ``geometry`` that of
+    :func:`minilib.im2col.window_geometry` for the d x d window (every secondary has the same
+    output size), ``dtype`` the result type of x and weight. The output and one image's unfold
+    must fit in memory. Shared by the cropped and the fast (:mod:`minilib.versatile_fast`) paths.
+    """
+    checks.array(x, "x", 4, "(N, C, H, W)")
+    shape, out_channels = _check_weight(weight, x.shape[1], delta, g, combine, channel_mode)
+    _check_bias(bias, out_channels, shape.primaries)
+    geometry = window_geometry(x.shape, (shape.d, shape.d), stride, padding)
+    dtype = np.result_type(x.dtype, weight.dtype)
+    _check_memory(x.shape, geometry, dtype, out_channels, shape)
+    return shape, out_channels, geometry, dtype
 
 
 def _weight_rows(weight, i, stored, d):
@@ -278,15 +300,10 @@ def versatile_conv2d_forward(
     channels-last unfold.
     Returns ``(out, cache)``.
     """
-    checks.array(x, "x", 4, "(N, C, H, W)")
-    shape, out_channels = _check_weight(
-        weight, x.shape[1], delta, g, combine, channel_mode
+    shape, out_channels, geometry, dtype = check_forward_args(
+        x, weight, bias, stride, padding, delta, g, combine, channel_mode
     )
-    _check_bias(bias, out_channels, shape.primaries)
-    geometry = window_geometry(x.shape, (shape.d, shape.d), stride, padding)
     _, stride, padding, _, (oh, ow) = geometry
-    dtype = np.result_type(x.dtype, weight.dtype)
-    _check_memory(x.shape, geometry, dtype, out_channels, shape)
     weight = weight.astype(dtype, copy=False)
     plan = [
         (i, block, inputs, stored, _weight_rows(weight, i, stored, shape.d))
@@ -362,8 +379,89 @@ def versatile_conv2d_backward(dout, cache):
     for (i, _, _, stored, _), dw in zip(plan, dw_rows):
         k = d - 2 * i
         dweight[:, stored, i:d - i, i:d - i] += dw.reshape(k, k, -1, p).transpose(3, 2, 0, 1)
-    dbias = None if bias is None else _reduce_bias_grad(dout.sum(axis=(0, 2, 3), dtype=dtype), bias)
+    dbias = None if bias is None else reduce_bias_grad(dout.sum(axis=(0, 2, 3), dtype=dtype), bias)
     return dx, dweight, dbias
+
+
+# What the fast forward pass keeps for its backward pass: ``kind`` is "concat" or "sum"; ``x`` the
+# input in the computation's dtype (concat: x itself when it already has that dtype, as the naive
+# convolution keeps it; each pass copies it channels-last chunk by chunk; None for sum, whose
+# ``parts`` are the channel windows' conv2d_forward_fast caches and the mask sum of Eq. 5).
+FastCache = namedtuple("FastCache", "kind x_shape x weight bias shape windows geometry parts")
+
+
+def versatile_conv2d_forward_fast(x, weight, bias=None, stride=1, padding=0, delta=0, g=1, combine="concat",
+                                  channel_mode="paper"):
+    """:func:`versatile_conv2d_forward`, organised for speed; same arguments, shapes and result.
+    Returns ``(out, cache)``; :class:`VersatileConv2d` runs it.
+
+    ``combine="concat"``: :func:`minilib.versatile_fast.forward_rings`, one unfold per chunk and
+    channel window with the taps ordered ring by ring, one GEMM per ring. ``"sum"``: Eq. 5, one
+    :func:`minilib.fastconv.conv2d_forward_fast` per channel window with the weight (sum_i M_i) ∘ f.
+    """
+    shape, out_channels, geometry, dtype = check_forward_args(x, weight, bias, stride, padding, delta, g,
+                                                              combine, channel_mode)
+    x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
+    windows = channel_windows(x.shape[1], delta, g, channel_mode)
+    full_bias = None if bias is None else expand_bias(bias.astype(dtype, copy=False), out_channels)
+    if combine == "sum":
+        out, parts = _forward_summed(x, weight, full_bias, shape, windows, geometry)
+        return out, FastCache("sum", x.shape, None, weight, bias, shape, windows, geometry, parts)
+    out = versatile_fast.forward_rings(x, weight, full_bias, shape, windows, geometry)
+    return out, FastCache("concat", x.shape, x, weight, bias, shape, windows, geometry, None)
+
+
+def _forward_summed(x, weight, full_bias, shape, windows, geometry):
+    """Eq. 4 = Eq. 5 per channel window j: out[:, j*P:(j+1)*P] = ((sum_i M_i) ∘ f) * x[:, window j] + b.
+
+    Returns (out, (the windows' conv2d_forward_fast caches, sum_i M_i)).
+    """
+    _, stride, padding, _, _ = geometry
+    mask_sum = secondary_masks(shape.d).sum(axis=0).astype(weight.dtype)
+    p, outs, caches = shape.primaries, [], []
+    for j, (inputs, stored) in enumerate(windows):
+        b_j = None if full_bias is None else full_bias[j * p:(j + 1) * p]
+        out_j, cache_j = conv2d_forward_fast(x[:, inputs.start:inputs.stop], weight[:, stored.start:stored.stop]
+                                             * mask_sum, b_j, stride, padding)
+        outs.append(out_j)
+        caches.append(cache_j)
+    return (outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)), (caches, mask_sum)
+
+
+def versatile_conv2d_backward_fast(dout, cache):
+    """Gradients of :func:`versatile_conv2d_forward_fast` -> (dx, dweight, dbias) (dbias None without bias).
+
+    ``combine="concat"``: :func:`minilib.versatile_fast.backward_rings` (ring r needs only the
+    running sum of its secondaries' output gradients); ``"sum"``: the masked convolutions'
+    gradients, dweight = (sum_i M_i) ∘ dW.
+    """
+    kind, x_shape, x, weight, bias, shape, windows, geometry, parts = cache
+    per_primary = shape.s * shape.n if kind == "concat" else shape.n
+    checks.upstream_gradient(dout, (x_shape[0], per_primary * shape.primaries) + geometry[4])
+    dtype = np.result_type(dout.dtype, weight.dtype)
+    if kind == "sum":
+        dx, dweight = _backward_summed(dout, x_shape, weight, shape, windows, parts, dtype)
+    else:
+        dx, dweight = versatile_fast.backward_rings(dout, x.astype(dtype, copy=False),
+                                                    weight.astype(dtype, copy=False), shape, windows, geometry)
+    dbias = None if bias is None else reduce_bias_grad(dout.sum(axis=(0, 2, 3), dtype=dtype), bias)
+    return dx, dweight, dbias
+
+
+def _backward_summed(dout, x_shape, weight, shape, windows, parts, dtype):
+    """(dx, dweight) of :func:`_forward_summed`: overlapping channel windows add up."""
+    caches, mask_sum = parts
+    p = shape.primaries
+    dx = np.zeros(x_shape, dtype=dtype) if len(windows) > 1 else None
+    dweight = np.zeros(weight.shape, dtype=dtype)
+    for j, ((inputs, stored), cache_j) in enumerate(zip(windows, caches)):
+        dx_j, dw_j, _ = conv2d_backward_fast(dout[:, j * p:(j + 1) * p], cache_j)
+        dweight[:, stored.start:stored.stop] += dw_j * mask_sum
+        if dx is None:
+            dx = dx_j
+        else:
+            dx[:, inputs.start:inputs.stop] += dx_j
+    return dx, dweight
 
 
 def versatile_cost(layer, out_hw) -> dict:
@@ -387,6 +485,9 @@ def versatile_cost(layer, out_hw) -> dict:
 
 class VersatileConv2d(Module):
     """Spatial (Eq. 3) and channel (Eq. 8) versatile convolution; a drop-in for :class:`minilib.layers.Conv2d`.
+
+    It computes with :func:`versatile_conv2d_forward_fast` / :func:`versatile_conv2d_backward_fast`
+    (the numbers of :func:`versatile_conv2d_forward`, organised for speed).
 
     ``out_channels`` counts OUTPUT channels; the layer stores P = out_channels / (s*n) primary
     filters (out_channels / n with ``combine="sum"``), s = ceil(d/2), n = delta/g + 1.
@@ -434,11 +535,11 @@ class VersatileConv2d(Module):
         checks.array(x, "x", 4, "(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels but the layer expects in_channels={self.in_channels}")
-        out, self.cache = versatile_conv2d_forward(x, self.weight, self.bias, **self._options())
+        out, self.cache = versatile_conv2d_forward_fast(x, self.weight, self.bias, **self._options())
         return out
 
     def backward(self, dout):
-        dx, self.grads["weight"], dbias = versatile_conv2d_backward(dout, self._require_cache())
+        dx, self.grads["weight"], dbias = versatile_conv2d_backward_fast(dout, self._require_cache())
         if dbias is not None:
             self.grads["bias"] = dbias
         return dx

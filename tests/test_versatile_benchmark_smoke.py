@@ -15,13 +15,14 @@ pytest.importorskip("torch", reason="the benchmark compares against PyTorch CPU"
 pytest.importorskip("threadpoolctl", reason="the benchmark reads BLAS threads with threadpoolctl")
 
 TOP_KEYS = COMMON_TOP_KEYS | {"implementations"}
-SIDES = ("numpy_standard", "numpy_versatile", "torch_standard", "torch_versatile")
+SIDES = ("numpy_standard", "numpy_versatile", "numpy_versatile_cropped", "torch_standard", "torch_versatile")
 SIDE_KEYS = {"forward_s", "forward_s_median", "forward_backward_s", "forward_backward_s_median",
              "forward_gflops", "forward_backward_gflops"}
 LAYER_NUMBERS = {"mults_standard_per_sample", "mults_versatile_per_sample", "mult_ratio",
                  "flops_forward_standard", "flops_forward_versatile", "weights_standard", "weights_versatile",
                  "numpy_ratio_forward", "numpy_ratio_forward_backward",
                  "torch_ratio_forward", "torch_ratio_forward_backward",
+                 "numpy_cropped_ratio_forward", "numpy_cropped_ratio_forward_backward",
                  "numpy_versatile_forward_pct_of_sgemm", "numpy_standard_forward_pct_of_sgemm"}
 # Proposition 1: sum_i (d - 2i)^2 / (s * d^2).
 MULT_RATIO = {5: (25 + 9 + 1) / (3 * 25), 3: (9 + 1) / (2 * 9)}
@@ -42,10 +43,14 @@ def test_quick_versatile_benchmark_writes_complete_json(tmp_path):
         assert layer["primaries"] * layer["secondaries"] == layer["out_channels"]
         assert layer["weights_versatile"] * layer["secondaries"] == layer["weights_standard"]
         # The benchmark checked both NumPy results against torch before timing them.
-        for kind in ("versatile", "standard"):
+        for kind in ("versatile", "versatile_cropped", "standard"):
             assert 0 <= layer["max_rel_error_vs_torch"][kind] < 1e-3
 
-    assert [t["layer"] for t in result["targets"]] == ["lenet_v3_conv2", "conv5x5_48"]
+    # two targets per 5x5 layer: the forward ratio, then the forward+backward ratio
+    assert [(t["layer"], t["metric"]) for t in result["targets"]] == [
+        (name, metric) for name in ("lenet_v3_conv2", "conv5x5_48")
+        for metric in ("numpy_ratio_forward", "numpy_ratio_forward_backward")]
+    assert [t["threshold"] for t in result["targets"]] == [0.55, 0.6] * 2
     check_targets(result)
     for target in result["targets"]:
         assert target["passed"] == (target["value"] <= target["threshold"])

@@ -4,7 +4,8 @@ For every seeded random configuration (kernel d = 1..7, both channel modes, chan
 with delta = c - ĉ and stride g, stride, padding smaller or larger than s, separate / shared /
 no bias, concat (Eq. 3) or sum (Eq. 4)) the forward pass, dx, dweight and dbias agree between
 
-* the fast NumPy functions and the NumPy layer (cropped kernels, Prop. 1),
+* the readable NumPy functions (cropped kernels, Prop. 1), the fast ones
+  (``minilib.versatile_fast``, one ring-ordered unfold) and the NumPy layer (which runs the fast ones),
 * the NumPy reference (dense masked weight + one plain convolution),
 * the PyTorch twin ``minilib.torch.VersatileConv2d`` (autograd), and
 * an explicit torch construction written here from the paper: every secondary filter
@@ -149,6 +150,7 @@ def test_versatile_implementations_agree(idx):
     w, b = layer.params["weight"], layer.params.get("bias")
 
     out_fast, cache_fast = V.versatile_conv2d_forward(x, w, b, **function_kwargs(cfg))
+    out_rings, cache_rings = V.versatile_conv2d_forward_fast(x, w, b, **function_kwargs(cfg))
     out_ref, cache_ref = V.versatile_conv2d_forward_reference(x, w, b, **function_kwargs(cfg))
     x_twin = to_torch(x, requires_grad=True)
     out_twin = twin(x_twin)
@@ -158,7 +160,8 @@ def test_versatile_implementations_agree(idx):
 
     assert_close(V.dense_weight(w, cfg["C"], cfg["delta"], cfg["g"], cfg["combine"], cfg["channel_mode"]),
                  dense_t, "dense_weight")
-    outputs = {"fast": out_fast, "reference": out_ref, "layer": layer.forward(x), "torch twin": out_twin}
+    outputs = {"fast": out_fast, "rings": out_rings, "reference": out_ref, "layer": layer.forward(x),
+               "torch twin": out_twin}
     for name, out in outputs.items():
         assert_close(out, out_t, f"forward ({name})")
 
@@ -167,6 +170,7 @@ def test_versatile_implementations_agree(idx):
     out_t.backward(to_torch(dout))
     dx_layer = layer.backward(dout)
     grads = {"fast": V.versatile_conv2d_backward(dout, cache_fast),
+             "rings": V.versatile_conv2d_backward_fast(dout, cache_rings),
              "reference": V.versatile_conv2d_backward_reference(dout, cache_ref),
              "layer": (dx_layer, layer.grads["weight"], layer.grads.get("bias")),
              "torch twin": (x_twin.grad, twin.weight.grad, None if twin.bias is None else twin.bias.grad)}

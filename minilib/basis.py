@@ -38,6 +38,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import basis_fast as fast
 from . import checks
 from .conv import conv2d_backward, conv2d_forward
 from .fastconv import conv2d_backward_fast, conv2d_forward_fast
@@ -133,9 +134,65 @@ def reconstruct_weight(layer):
     return weight_from_basis(layer.layer_basis(), layer.coeff)
 
 
-# ----------------------------------------------------------------------------- Eq. 11: fast and reference
+# ----------------------------------------------------------------------------- Eq. 11: fast, readable, reference
 def basis_conv2d_forward(x, basis, coeff, bias=None, stride=1, padding=0):
-    """Basis convolution as Eq. 11 computes it: split, convolve with the basis, mix by 1x1.
+    """Basis convolution (Eq. 11), the fast path that :class:`BasisConv2d` runs; same results as
+    :func:`basis_conv2d_forward_reshaped` and :func:`basis_conv2d_forward_reference`.
+
+    Shapes: x (N, c, H, W), basis (m, p, kh, kw), coeff (n, s*m) with s = c/p, column g*m + b
+    for split g and basis filter b, bias (n,) or None -> out (N, n, OH, OW). Returns
+    ``(out, cache)`` for :func:`basis_conv2d_backward`.
+
+    Stride 1 with padding <= (k-1)/2 (e.g. 'same' or none) runs :mod:`minilib.basis_fast`,
+    which never unfolds the input k^2 times to feed only m columns: with m < p (or a 1x1
+    kernel) the tap products B_r x̄_g are summed into the maps (route "taps"), otherwise each
+    image is unfolded once with its splits side by side (route "columns", whose backward
+    goes through the dense weight). Other strides and paddings fall back to the readable
+    :func:`basis_conv2d_forward_reshaped`.
+    """
+    s, _ = _check_forward_args(x, basis, coeff, bias)
+    geometry = window_geometry(x.shape, basis.shape[2:], stride, padding)
+    kernel, stride, padding = geometry[:3]
+    if not fast.fast_path_applies(kernel, stride, padding):
+        out, cache = basis_conv2d_forward_reshaped(x, basis, coeff, bias, stride, padding)
+        return out, ("reshaped", cache)
+    dtype = np.result_type(x.dtype, basis.dtype, coeff.dtype)
+    check_memory(x.shape, geometry, dtype, out_channels=coeff.shape[0])
+    x, basis, coeff = (a.astype(dtype, copy=False) for a in (x, basis, coeff))
+    bias = None if bias is None else bias.astype(dtype, copy=False)
+    grid = fast.Grid.of(x.shape, geometry)
+    route = fast.basis_route(basis.shape[0], basis.shape[1], kernel)
+    forward = fast.basis_forward_taps if route == "taps" else fast.basis_forward_columns
+    out, cache = forward(x, basis, coeff, bias, grid)
+    return out, (route, cache)
+
+
+def basis_conv2d_backward(dout, cache):
+    """Gradients of :func:`basis_conv2d_forward` -> (dx, dbasis, dcoeff, dbias) (dbias None without bias).
+
+    Route "taps": dcoeff = sum dY maps^T, dmaps = α^T dY, and the unfolded dmaps give dx and
+    dbasis (:func:`minilib.basis_fast.basis_backward_taps`). Route "columns": the gradients
+    of the dense weight W (Eq. 9-10) by :func:`minilib.basis_fast.conv2d_backward_taps`, taken
+    back to basis and coefficients by Eq. 10's adjoint (every split adds to the one basis).
+    """
+    route, inner = cache
+    if route == "reshaped":
+        return basis_conv2d_backward_reshaped(dout, inner)
+    x, coeff, grid = inner[0], inner[2], inner[-1]
+    checks.upstream_gradient(dout, (x.shape[0], coeff.shape[0], grid.oh, grid.ow))
+    if route == "taps":
+        return fast.basis_backward_taps(dout, inner)
+    x, basis, coeff, has_bias, grid = inner
+    dtype = np.result_type(dout.dtype, x.dtype)
+    weight = weight_from_basis(basis, coeff).astype(dtype, copy=False)
+    dx, dweight, dbias = fast.conv2d_backward_taps(dout.astype(dtype, copy=False), x.astype(dtype, copy=False),
+                                                   weight, grid, has_bias)
+    dbasis, dcoeff = _weight_from_basis_adjoint(dweight, basis, coeff)
+    return dx, dbasis, dcoeff, dbias
+
+
+def basis_conv2d_forward_reshaped(x, basis, coeff, bias=None, stride=1, padding=0):
+    """Basis convolution as Eq. 11 computes it: split, convolve with the basis, mix by 1x1 (readable).
 
     Shapes: x (N, c, H, W), basis (m, p, kh, kw), coeff (n, s*m) with s = c/p, bias (n,) or
     None -> out (N, n, OH, OW), OH = floor((H + 2*ph - kh) / sh) + 1, likewise OW.
@@ -159,8 +216,8 @@ def basis_conv2d_forward(x, basis, coeff, bias=None, stride=1, padding=0):
     return out.reshape(n_images, coeff.shape[0], oh, ow), (maps, coeff, bias is not None, conv_cache, (s, m, oh, ow))
 
 
-def basis_conv2d_backward(dout, cache):
-    """Gradients of :func:`basis_conv2d_forward` -> (dx, dbasis, dcoeff, dbias) (dbias None without bias).
+def basis_conv2d_backward_reshaped(dout, cache):
+    """Gradients of :func:`basis_conv2d_forward_reshaped` -> (dx, dbasis, dcoeff, dbias) (dbias None without bias).
 
     With maps Z (N, s*m, OH*OW) and dY = dout (N, n, OH*OW): dcoeff = sum over images and
     pixels of dY Z^T, dZ = coeff^T dY; dZ reshaped to (N*s, m, OH, OW) goes back through the

@@ -21,9 +21,12 @@ import torch.nn.functional as F
 
 import minilib as ml
 from minilib import basis as B
+from minilib import basis_fast as fast
 from minilib.accounting import summarize
-from minilib.conv import conv2d_forward_naive
+from minilib.basis_fast import basis_route, fast_path_applies
+from minilib.conv import conv2d_backward, conv2d_forward, conv2d_forward_naive
 from minilib.gradcheck import check_layer_gradients, numeric_gradient, rel_error
+from minilib.im2col import window_geometry
 from minilib.train import fit
 from torch_helpers import assert_close, to_torch
 
@@ -161,6 +164,214 @@ def test_float32_stays_float32():
     dx = layer.backward(np.ones_like(out))
     assert out.dtype == dx.dtype == np.float32
     assert all(g.dtype == np.float32 for g in layer.grads.values())
+
+
+# ----------------------------------------------------------------------------- the fast path (minilib.basis_fast)
+N_FAST = 64      # s = 1..8 and k = 1..5 in turn; both routes, the reshaped fallback, shared bases, empty batches
+
+
+def fast_configs(n=N_FAST, seed=17):
+    """Random configurations for the fast path: keys of :func:`basis_configs` plus ``kernel`` (kh, kw),
+    ``padding`` (ph, pw) and ``extra`` (a shared basis of p + extra channels, sliced as ``layer_basis``)."""
+    rng = np.random.default_rng(seed)
+    configs = []
+    for idx in range(n):
+        s, kh = 1 + idx % 8, 1 + (idx // 8) % 5
+        kw = kh if idx % 3 else int(rng.integers(1, 6))                    # every third kernel may be non-square
+        p = int(rng.integers(1, 5))
+        m = int(rng.integers(1, p)) if idx % 2 and p > 1 else p + int(rng.integers(0, 3))   # m < p, else m >= p
+        padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+        configs.append(dict(
+            N=0 if idx % 16 == 15 else int(rng.integers(1, 4)), C=s * p, F=int(rng.integers(1, 7)), s=s, p=p, m=m,
+            kernel=(kh, kw), padding=padding,
+            H=int(rng.integers(max(1, kh - 2 * padding[0]), kh + 6)),
+            W=int(rng.integers(max(1, kw - 2 * padding[1]), kw + 6)),
+            stride=2 if idx % 5 == 4 else 1, bias=idx % 3 != 2, extra=int(rng.integers(1, 3)) if idx % 4 == 3 else 0))
+    return configs
+
+
+FAST_CONFIGS = fast_configs()
+
+
+def route_of(cfg):
+    """The route :func:`minilib.basis.basis_conv2d_forward` must take for a configuration."""
+    if not fast_path_applies(cfg["kernel"], (cfg["stride"],) * 2, cfg["padding"]):
+        return "reshaped"
+    return basis_route(cfg["m"], cfg["p"], cfg["kernel"])
+
+
+def fast_id(i, cfg):
+    return (f"{i}-{route_of(cfg)}-N{cfg['N']}C{cfg['C']}F{cfg['F']}-{cfg['H']}x{cfg['W']}-k{cfg['kernel'][0]}x"
+            f"{cfg['kernel'][1]}-s{cfg['s']}p{cfg['p']}m{cfg['m']}-st{cfg['stride']}-pad{cfg['padding'][0]}x"
+            f"{cfg['padding'][1]}-{'bias' if cfg['bias'] else 'nobias'}{'-shared' if cfg['extra'] else ''}")
+
+
+def fast_arrays(cfg, rng, dtype=np.float64):
+    """x, the layer's basis (a non-contiguous slice of a wider one when shared), coeff and bias."""
+    (kh, kw), m, p, s = cfg["kernel"], cfg["m"], cfg["p"], cfg["s"]
+    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
+    basis = rng.standard_normal((m, p + cfg["extra"], kh, kw)).astype(dtype)[:, :p]
+    coeff = rng.standard_normal((cfg["F"], s * m)).astype(dtype)
+    bias = rng.standard_normal(cfg["F"]).astype(dtype) if cfg["bias"] else None
+    return x, basis, coeff, bias
+
+
+def test_fast_configs_cover_the_cases():
+    routes = [route_of(c) for c in FAST_CONFIGS]
+    assert {c["s"] for c in FAST_CONFIGS} == set(range(1, 9))
+    assert {c["kernel"][0] for c in FAST_CONFIGS} == set(range(1, 6))
+    assert any(c["kernel"][0] != c["kernel"][1] for c in FAST_CONFIGS)
+    assert {c["stride"] for c in FAST_CONFIGS} == {1, 2} and {c["bias"] for c in FAST_CONFIGS} == {True, False}
+    assert {pad for c in FAST_CONFIGS for pad in c["padding"]} == {0, 1, 2}
+    assert any(c["N"] == 0 for c in FAST_CONFIGS) and any(c["extra"] for c in FAST_CONFIGS)
+    for route in ("taps", "columns", "reshaped"):
+        assert routes.count(route) >= 8, route
+    # the fast routes meet padding below (k-1)/2 (junk columns), non-square kernels, shared bases and empty batches
+    fast = [c for c, r in zip(FAST_CONFIGS, routes) if r != "reshaped"]
+    assert any(2 * c["padding"][1] < c["kernel"][1] - 1 for c in fast)
+    assert any(c["kernel"][0] != c["kernel"][1] for c in fast)
+    assert any(c["extra"] for c in fast) and any(c["N"] == 0 for c in fast)
+
+
+@pytest.mark.parametrize("idx", range(N_FAST), ids=[fast_id(i, c) for i, c in enumerate(FAST_CONFIGS)])
+def test_fast_path_equals_readable_and_reference(idx):
+    """basis_conv2d_forward/backward = the reshaped version = the dense reference, float64, all five results."""
+    cfg, rng = FAST_CONFIGS[idx], np.random.default_rng(700 + idx)
+    x, basis, coeff, bias = fast_arrays(cfg, rng)
+    args = (x, basis, coeff, bias, cfg["stride"], cfg["padding"])
+    out, cache = B.basis_conv2d_forward(*args)
+    assert cache[0] == route_of(cfg)
+    out_readable, cache_readable = B.basis_conv2d_forward_reshaped(*args)
+    out_ref, cache_ref = B.basis_conv2d_forward_reference(*args)
+    assert out.dtype == np.float64
+    assert_close(out, out_ref, "forward vs reference")
+    assert_close(out, out_readable, "forward vs reshaped")
+    dout = rng.standard_normal(out.shape)
+    results = zip(("dx", "dbasis", "dcoeff", "dbias"), B.basis_conv2d_backward(dout, cache),
+                  B.basis_conv2d_backward_reshaped(dout, cache_readable),
+                  B.basis_conv2d_backward_reference(dout, cache_ref))
+    for name, got, readable, ref in results:
+        if ref is None:
+            assert got is None and readable is None and not cfg["bias"], name
+            continue
+        assert got.dtype == np.float64, name
+        assert_close(got, ref, f"{name} vs reference")
+        assert_close(got, readable, f"{name} vs reshaped")
+
+
+@pytest.mark.parametrize("route, kernel, s, p, m, padding", [
+    ("taps", (3, 3), 1, 8, 3, 1), ("taps", (1, 1), 2, 4, 6, 0), ("columns", (3, 2), 4, 2, 5, (1, 0)),
+    ("columns", (5, 5), 2, 2, 2, 1)])
+def test_fast_path_keeps_float32(route, kernel, s, p, m, padding):
+    """float32 in, float32 everywhere out, within float32 rounding of the float64 result."""
+    cfg = dict(N=3, C=s * p, F=5, s=s, p=p, m=m, kernel=kernel, padding=(padding,) * 2 if isinstance(padding, int)
+               else padding, H=7, W=6, stride=1, bias=True, extra=0)
+    assert route_of(cfg) == route
+    arrays64 = fast_arrays(cfg, np.random.default_rng(1))
+    arrays32 = [a.astype(np.float32) for a in arrays64]
+    out32, cache32 = B.basis_conv2d_forward(*arrays32, 1, cfg["padding"])
+    out64, cache64 = B.basis_conv2d_forward(*arrays64, 1, cfg["padding"])
+    dout = np.random.default_rng(2).standard_normal(out64.shape)
+    grads32 = B.basis_conv2d_backward(dout.astype(np.float32), cache32)
+    grads64 = B.basis_conv2d_backward(dout, cache64)
+    assert cache32[0] == route and out32.dtype == np.float32
+    np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-4)
+    for name, g32, g64 in zip(("dx", "dbasis", "dcoeff", "dbias"), grads32, grads64):
+        assert g32.dtype == np.float32, name
+        np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4 * np.abs(g64).max(), err_msg=name)
+
+
+
+@pytest.mark.parametrize("route, s, p, m, kernel, padding", [
+    ("taps", 2, 4, 3, (3, 3), (1, 1)), ("taps", 1, 3, 2, (3, 2), (1, 0)), ("taps", 3, 2, 1, (1, 1), (0, 0)),
+    ("columns", 4, 2, 3, (3, 3), (1, 1)), ("columns", 2, 2, 2, (2, 3), (0, 1))])
+def test_fast_path_over_uneven_chunks(monkeypatch, route, s, p, m, kernel, padding):
+    """Chunks of 2, 2 and 1 images: buffers reused across chunks, the last one smaller, same results."""
+    sizes = []
+
+    def chunks_of_two(n, bytes_per_image):
+        sizes.append(n)
+        return [slice(start, min(start + 2, n)) for start in range(0, n, 2)]
+
+    monkeypatch.setattr(fast, "batch_chunks", chunks_of_two)
+    cfg = dict(N=5, C=s * p, F=4, s=s, p=p, m=m, kernel=kernel, padding=padding, H=5, W=6, stride=1, bias=True, extra=0)
+    assert route_of(cfg) == route
+    x, basis, coeff, bias = fast_arrays(cfg, np.random.default_rng(3))
+    out, cache = B.basis_conv2d_forward(x, basis, coeff, bias, 1, padding)
+    out_ref, cache_ref = B.basis_conv2d_forward_reference(x, basis, coeff, bias, 1, padding)
+    assert_close(out, out_ref, "forward")
+    dout = np.random.default_rng(4).standard_normal(out.shape)
+    for name, a, b in zip(("dx", "dbasis", "dcoeff", "dbias"), B.basis_conv2d_backward(dout, cache),
+                          B.basis_conv2d_backward_reference(dout, cache_ref)):
+        assert_close(a, b, name)
+    assert sizes and set(sizes) == {5}
+
+def test_layers_run_the_fast_path():
+    """BasisConv2d (own and shared basis, the DenseNet slice) caches a fast route for stride 1."""
+    rng = np.random.default_rng(4)
+    shared = B.SharedBasis(3, 6, 3, rng=rng)
+    layers = [B.BasisConv2d(8, 5, 3, 3, 4, padding=1, rng=rng), B.BasisConv2d(8, 5, 3, 6, 2, padding=1, rng=rng),
+              B.BasisConv2d(8, 5, 3, 3, 4, padding=1, basis=shared, rng=rng),
+              B.BasisConv2d(4, 5, 3, 3, 2, padding=1, basis=shared, rng=rng)]
+    for layer, route in zip(layers, ("taps", "columns", "taps", "columns")):
+        layer.forward(rng.standard_normal((2, layer.in_channels, 6, 6)))
+        assert layer.cache[0] == route
+
+
+def test_shift_taps_and_sum_taps_against_padded_windows():
+    """The flat shifts (rows by range, wrapping columns zeroed) equal windows of the zero-padded planes."""
+    rng = np.random.default_rng(8)
+    for kernel, padding, (h, w) in [((3, 3), (1, 1), (5, 6)), ((3, 5), (1, 0), (4, 7)), ((5, 2), (2, 0), (6, 3)),
+                                    ((1, 1), (0, 0), (3, 4))]:
+        (kh, kw), (ph, pw) = kernel, padding
+        oh, ow = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
+        planes = rng.standard_normal((2, 3, h * w))
+        padded = np.pad(planes.reshape(2, 3, h, w), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        windows = np.stack([padded[..., i:i + oh, j:j + ow] for i in range(kh) for j in range(kw)])
+        shifted = fast.shift_taps(planes, kernel, padding, w, np.full((kh * kw, 2, 3, oh * w), np.nan))
+        np.testing.assert_array_equal(shifted.reshape(kh * kw, 2, 3, oh, w)[..., :ow], windows)
+        summed = fast.sum_taps(np.stack([planes] * (kh * kw)), kernel, padding, w, np.empty((2, 3, oh * w)))
+        np.testing.assert_allclose(summed.reshape(2, 3, oh, w)[..., :ow], windows.sum(axis=0), rtol=1e-12)
+        # the adjoint, as the backward pass uses it: <shift(a)[t], b> = <a, shift^T(b)[t]> for b zero in junk columns
+        b = rng.standard_normal((2, 3, oh, w))
+        b[..., ow:] = 0
+        back = fast.shift_taps(b.reshape(2, 3, -1), kernel, padding, w, np.empty((kh * kw, 2, 3, h * w)), sign=-1)
+        for t in range(kh * kw):
+            np.testing.assert_allclose(np.vdot(shifted[t], b.reshape(2, 3, -1)), np.vdot(planes, back[t]), rtol=1e-12)
+
+
+def test_the_wrapping_columns_matter():
+    """Without zeroing the columns a flat shift wraps into the neighbouring row: the tests above would fail."""
+    planes = np.arange(1.0, 13.0).reshape(1, 12)                     # one 3 x 4 plane
+    shifted = fast.shift_taps(planes, (1, 3), (0, 1), 4, np.empty((3, 1, 12)))
+    flat_left = np.concatenate([[0.0], planes[0, :-1]])              # tap j = 0 reads column z - 1, flat
+    assert shifted[0, 0, 4] == 0 and flat_left[4] == 4.0             # row 1, column 0: zero, not row 0's last
+
+
+def test_dense_backward_in_the_tap_layout_equals_conv2d_backward():
+    rng = np.random.default_rng(9)
+    for kernel, padding in [((3, 3), (1, 1)), ((3, 2), (0, 0)), ((5, 3), (2, 1))]:
+        x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, *kernel))
+        out, cache = conv2d_forward(x, w, None, 1, padding)
+        dout = rng.standard_normal(out.shape)
+        dx, dw, _ = conv2d_backward(dout, cache)
+        grid = fast.Grid.of(x.shape, window_geometry(x.shape, kernel, 1, padding))
+        got_dx, got_dw, none = fast.conv2d_backward_taps(dout, x, w, grid)
+        assert none is None
+        assert_close(got_dx, dx, "dx")
+        assert_close(got_dw, dw, "dweight")
+
+
+@pytest.mark.parametrize("kernel, stride, padding, applies", [
+    ((3, 3), (1, 1), (1, 1), True), ((3, 3), (1, 1), (0, 0), True), ((3, 3), (1, 1), (2, 1), False),
+    ((3, 3), (2, 2), (1, 1), False), ((1, 1), (1, 1), (1, 0), False), ((5, 2), (1, 1), (2, 0), True)])
+def test_fast_path_applies(kernel, stride, padding, applies):
+    assert fast_path_applies(kernel, stride, padding) is applies
+
+
+def test_route_follows_the_smaller_side():
+    assert basis_route(14, 64, (3, 3)) == "taps" and basis_route(32, 8, (3, 3)) == "columns"
+    assert basis_route(32, 16, (1, 1)) == "taps" and basis_route(16, 16, (3, 3)) == "columns"
 
 
 def test_initialisation_draws_basis_coeff_bias_in_order():

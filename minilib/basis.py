@@ -16,11 +16,16 @@ Layout, as in the released code: the basis is (m, p, kh, kw); the coefficients a
 convolution stored 2-D, (n, s*m), column g*m + b for split g and basis filter b
 (split-major), and the intermediate maps are ordered the same way.
 
-Two implementations of one function:
+Three implementations of one function:
 
-* :func:`basis_conv2d_forward` / :func:`basis_conv2d_backward` compute Eq. 11: one fast
-  convolution (:mod:`minilib.fastconv`) of the batch reshaped to (N*s, p, H, W) with the
-  basis, then a matrix product for the 1x1 convolution;
+* :func:`basis_conv2d_forward_reshaped` / :func:`basis_conv2d_backward_reshaped` compute Eq. 11 as
+  written: one fast convolution (:mod:`minilib.fastconv`) of the batch reshaped to
+  (N*s, p, H, W) with the basis, then a matrix product for the 1x1 convolution;
+* :func:`basis_conv2d_forward` / :func:`basis_conv2d_backward`, what :class:`BasisConv2d` runs:
+  for stride 1 (and padding up to (k-1)/2) :mod:`minilib.basis_fast`, which avoids the
+  reshaped version's unfold of k^2*c numbers per pixel for only m output columns (tap
+  products summed into the maps when m < p, one unfold with the splits side by side
+  otherwise); for other geometries the reshaped version;
 * :func:`basis_conv2d_forward_reference` / :func:`basis_conv2d_backward_reference` build the
   dense weight of Eq. 9-10 (:func:`weight_from_basis`) and run one plain convolution
   (:mod:`minilib.conv`): slow and obviously correct.
@@ -148,7 +153,8 @@ def basis_conv2d_forward(x, basis, coeff, bias=None, stride=1, padding=0):
     kernel) the tap products B_r x̄_g are summed into the maps (route "taps"), otherwise each
     image is unfolded once with its splits side by side (route "columns", whose backward
     goes through the dense weight). Other strides and paddings fall back to the readable
-    :func:`basis_conv2d_forward_reshaped`.
+    :func:`basis_conv2d_forward_reshaped`. The fast path's cache holds x itself, not a copy
+    (as :func:`minilib.conv.conv2d_forward_naive`'s does): change x in place only after the backward pass.
     """
     s, _ = _check_forward_args(x, basis, coeff, bias)
     geometry = window_geometry(x.shape, basis.shape[2:], stride, padding)
@@ -158,7 +164,8 @@ def basis_conv2d_forward(x, basis, coeff, bias=None, stride=1, padding=0):
         return out, ("reshaped", cache)
     dtype = np.result_type(x.dtype, basis.dtype, coeff.dtype)
     check_memory(x.shape, geometry, dtype, out_channels=coeff.shape[0])
-    x, basis, coeff = (a.astype(dtype, copy=False) for a in (x, basis, coeff))
+    x = np.ascontiguousarray(x, dtype=dtype)        # the fast path reshapes x and keeps it (no copy if it can)
+    basis, coeff = basis.astype(dtype, copy=False), coeff.astype(dtype, copy=False)
     bias = None if bias is None else bias.astype(dtype, copy=False)
     grid = fast.Grid.of(x.shape, geometry)
     route = fast.basis_route(basis.shape[0], basis.shape[1], kernel)

@@ -61,10 +61,9 @@ from . import checks
 from .unfold import batch_chunks
 
 # Chunks hold about CHUNK_FACTOR times minilib.unfold.CHUNK_BYTES of their largest array (T, D
-# or the unfolded columns). Twice the size of an unfold chunk: here one chunk feeds two or
-# three products whose width grows with it, and wider products use the second core better
-# (measured, 2 threads: Basis-64-14 forward 0.34 -> 0.33 of the dense time, s = 4 0.99 -> 0.89,
-# s = 8 1.03 -> 0.95; half the size was 10-25% slower, four times no better).
+# or the unfolded columns). Twice an unfold chunk: here one chunk feeds two or three products
+# whose width grows with it, and wider products use the second core better. Measured (2
+# threads, forward): factor 1 was 7-12% slower on the benchmark's 3x3 layers, 3 and 4 no faster.
 CHUNK_FACTOR = 2
 
 

@@ -1,9 +1,12 @@
 """Filter basis (Li et al., ICCV 2019, Eq. 4-12): the NumPy layer, its formulas and basis sharing.
 
-* The fast functions (Eq. 11: basis convolution of the reshaped splits + a 1x1 matrix
-  product) against the reference (the dense weight of Eq. 9-10 + one plain convolution), in
-  seeded random configurations; the layer against an ordinary convolution with
-  ``reconstruct_weight`` and against Eq. 11 written out split by split; centred differences.
+* The fast functions (Eq. 11) against the reference (the dense weight of Eq. 9-10 + one plain
+  convolution), in seeded random configurations; the layer against an ordinary convolution
+  with ``reconstruct_weight`` and against Eq. 11 written out split by split; centred differences.
+* The fast path of :mod:`minilib.basis_fast` (both routes and the fallback) against the
+  readable reshaped version and the reference in float64 (s = 1..8, k = 1..5, non-square
+  kernels, stride 1-2, padding 0..2, shared bases, empty batches, uneven chunks), float32, and
+  its shift helpers against windows of the zero-padded planes.
 * Eq. 4-7 and 11: compression rate against a direct parameter count, the two boundary cases,
   the optimal split against a brute-force search over the divisors of c, FLOPs.
 * Sec. 4.1: the SVD start (exact at full rank, error falling with m, Eckart-Young) and the

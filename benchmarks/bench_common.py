@@ -289,13 +289,18 @@ def run_benchmark(script: str, doc: str, default_out: Path, layers, bench_layer,
         "targets": targets,
         "all_targets_passed": all(t["passed"] for t in targets),
     }
+    return report(result, start["sgemm"], format_table, args.out)
+
+
+def report(result: dict, sgemm: dict, format_table, out: Path) -> int:
+    """Print the sgemm speed and ``format_table(result)``, write ``result`` to ``out`` as JSON; return 0."""
     print()
-    print(f"sgemm ({start['sgemm']['size']}^2 float32 matmul): {start['sgemm']['gflops']:.1f} GFLOP/s")
+    print(f"sgemm ({sgemm['size']}^2 float32 matmul): {sgemm['gflops']:.1f} GFLOP/s")
     print()
     print(format_table(result))
     text = json.dumps(result, indent=2) + "\n"
-    atomic_write(args.out, lambda f: f.write(text.encode("utf-8")))     # a killed run leaves the old file whole
-    print(f"\nwrote {args.out}")
+    atomic_write(out, lambda f: f.write(text.encode("utf-8")))     # a killed run leaves the old file whole
+    print(f"\nwrote {out}")
     return 0
 
 

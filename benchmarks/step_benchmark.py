@@ -29,7 +29,6 @@ mean anything.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,8 +38,7 @@ import numpy as np
 if str(Path(__file__).resolve().parent) not in sys.path:  # imported rather than run: bench_common is beside it
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import ROOT, format_targets, parse_args, run_metadata, start_run, target  # noqa: E402
-from minilib.tempfiles import atomic_write  # noqa: E402
+from bench_common import ROOT, format_targets, parse_args, report, run_metadata, start_run, target  # noqa: E402
 
 DEFAULT_OUT = ROOT / "results" / "bench_step.json"
 BASELINE = "baseline"
@@ -248,14 +246,7 @@ def main(argv=None) -> int:
         "targets": targets,
         "all_targets_passed": all(t["passed"] for t in targets),
     }
-    print()
-    print(f"sgemm ({start['sgemm']['size']}^2 float32 matmul): {start['sgemm']['gflops']:.1f} GFLOP/s")
-    print()
-    print(format_table(result))
-    text = json.dumps(result, indent=2) + "\n"
-    atomic_write(args.out, lambda f: f.write(text.encode("utf-8")))     # a killed run leaves the old file whole
-    print(f"\nwrote {args.out}")
-    return 0
+    return report(result, start["sgemm"], format_table, args.out)
 
 
 if __name__ == "__main__":
